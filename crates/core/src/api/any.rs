@@ -1,0 +1,182 @@
+//! One type for "any object Waybill stores", and the trait that moves typed objects in and out of it.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{BucketStateStore, Destination, GitStateStore, Secret, Work, WorkPlacement};
+use crate::kind::{Kind, ObjectRef};
+use crate::meta::ObjectMeta;
+
+/// An object of any kind Waybill knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyObject {
+    Secret(Secret),
+    GitStateStore(GitStateStore),
+    BucketStateStore(BucketStateStore),
+    Destination(Destination),
+    Work(Work),
+    WorkPlacement(WorkPlacement),
+}
+
+/// A typed API object: its kind, metadata, and the parts that decide generation bumps.
+pub trait Resource:
+    Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static
+{
+    const KIND: Kind;
+    fn meta(&self) -> &ObjectMeta;
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    fn into_any(self) -> AnyObject;
+    fn from_any(any: AnyObject) -> Option<Self>;
+    fn from_any_ref(any: &AnyObject) -> Option<&Self>;
+    /// The desired state; a change to it bumps `metadata.generation`.
+    fn spec_value(&self) -> Value;
+    /// Replaces the status with `other`'s (status writes never touch spec or metadata).
+    fn copy_status_from(&mut self, other: &Self);
+
+    fn object_ref(&self) -> ObjectRef {
+        ObjectRef::new(Self::KIND, self.meta().ns(), &self.meta().name)
+    }
+}
+
+macro_rules! resource {
+    ($ty:ident, $spec:ident) => {
+        impl Resource for $ty {
+            const KIND: Kind = Kind::$ty;
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+            fn into_any(self) -> AnyObject {
+                AnyObject::$ty(self)
+            }
+            fn from_any(any: AnyObject) -> Option<Self> {
+                match any {
+                    AnyObject::$ty(o) => Some(o),
+                    _ => None,
+                }
+            }
+            fn from_any_ref(any: &AnyObject) -> Option<&Self> {
+                match any {
+                    AnyObject::$ty(o) => Some(o),
+                    _ => None,
+                }
+            }
+            fn spec_value(&self) -> Value {
+                serde_json::to_value(&self.$spec).unwrap_or(Value::Null)
+            }
+            fn copy_status_from(&mut self, other: &Self) {
+                self.status = other.status.clone();
+            }
+        }
+    };
+}
+
+resource!(GitStateStore, spec);
+resource!(BucketStateStore, spec);
+resource!(Destination, spec);
+resource!(Work, spec);
+resource!(WorkPlacement, spec);
+
+impl Resource for Secret {
+    const KIND: Kind = Kind::Secret;
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn into_any(self) -> AnyObject {
+        AnyObject::Secret(self)
+    }
+    fn from_any(any: AnyObject) -> Option<Self> {
+        match any {
+            AnyObject::Secret(o) => Some(o),
+            _ => None,
+        }
+    }
+    fn from_any_ref(any: &AnyObject) -> Option<&Self> {
+        match any {
+            AnyObject::Secret(o) => Some(o),
+            _ => None,
+        }
+    }
+    fn spec_value(&self) -> Value {
+        // Only a digest: secret values must not travel into comparisons that may be logged.
+        Value::String(self.fingerprint())
+    }
+    fn copy_status_from(&mut self, _other: &Self) {}
+}
+
+macro_rules! each {
+    ($any:expr, $o:ident => $body:expr) => {
+        match $any {
+            AnyObject::Secret($o) => $body,
+            AnyObject::GitStateStore($o) => $body,
+            AnyObject::BucketStateStore($o) => $body,
+            AnyObject::Destination($o) => $body,
+            AnyObject::Work($o) => $body,
+            AnyObject::WorkPlacement($o) => $body,
+        }
+    };
+}
+
+impl AnyObject {
+    pub fn kind(&self) -> Kind {
+        kind_of(self)
+    }
+
+    pub fn meta(&self) -> &ObjectMeta {
+        each!(self, o => &o.metadata)
+    }
+
+    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+        each!(self, o => &mut o.metadata)
+    }
+
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef::new(self.kind(), self.meta().ns(), &self.meta().name)
+    }
+
+    pub fn spec_value(&self) -> Value {
+        each!(self, o => o.spec_value())
+    }
+
+    /// The object as the Kubernetes API would serve it.
+    pub fn to_json(&self) -> Value {
+        each!(self, o => serde_json::to_value(o).unwrap_or(Value::Null))
+    }
+
+    /// Parses an object of `kind` from its JSON form; the error names the field.
+    pub fn from_json(
+        kind: Kind,
+        value: Value,
+    ) -> Result<AnyObject, serde_path_to_error::Error<serde_json::Error>> {
+        fn parse<T: DeserializeOwned>(
+            value: Value,
+        ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+            serde_path_to_error::deserialize(value)
+        }
+        Ok(match kind {
+            Kind::Secret => AnyObject::Secret(parse(value)?),
+            Kind::GitStateStore => AnyObject::GitStateStore(parse(value)?),
+            Kind::BucketStateStore => AnyObject::BucketStateStore(parse(value)?),
+            Kind::Destination => AnyObject::Destination(parse(value)?),
+            Kind::Work => AnyObject::Work(parse(value)?),
+            Kind::WorkPlacement => AnyObject::WorkPlacement(parse(value)?),
+        })
+    }
+}
+
+fn kind_of(any: &AnyObject) -> Kind {
+    match any {
+        AnyObject::Secret(_) => Kind::Secret,
+        AnyObject::GitStateStore(_) => Kind::GitStateStore,
+        AnyObject::BucketStateStore(_) => Kind::BucketStateStore,
+        AnyObject::Destination(_) => Kind::Destination,
+        AnyObject::Work(_) => Kind::Work,
+        AnyObject::WorkPlacement(_) => Kind::WorkPlacement,
+    }
+}

@@ -1,0 +1,250 @@
+//! Change sets: what one reconcile asks a state store to do, and the pure rules that turn the tracked
+//! (`none`-mode) operations into plain puts and deletes against the store's current content.
+//!
+//! Operations are declarative so a store's writer can re-apply a pending change set on a newer tip
+//! (difference 5) and coalesce many of them into one commit (difference 4).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::layout::StorePath;
+use crate::statefile::{self, StateFileError};
+
+/// File content shared between change sets without copying.
+pub type Blob = Arc<[u8]>;
+
+/// Whether a change set writes (`Update from:`) or only removes (`Delete from:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Update => "Update",
+            Action::Delete => "Delete",
+        }
+    }
+}
+
+/// One operation; paths are relative to the store's root (they already include the destination path).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Write one file.
+    Put { path: StorePath, content: Blob },
+    /// Remove a file, or a whole directory with everything below it. Absent paths are not an error.
+    Delete { path: StorePath },
+    /// Make `dir` hold exactly `files` (full paths below `dir`): the `nestedByMetadata` write.
+    ReplaceDir {
+        dir: StorePath,
+        files: Vec<(StorePath, Blob)>,
+    },
+    /// The `none`-mode write: put `files`, delete what the previous `state_file` listed and `files` no
+    /// longer has, and record `files` in `state_file`. Old entries are re-based under `dir`.
+    PutTracked {
+        dir: StorePath,
+        state_file: StorePath,
+        files: Vec<(StorePath, Blob)>,
+    },
+    /// The `none`-mode deletion: delete what `state_file` lists, then the state file. A missing state file
+    /// means nothing was written (difference 14).
+    DeleteTracked {
+        dir: StorePath,
+        state_file: StorePath,
+    },
+}
+
+/// What one reconcile submits to a store's writer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSet {
+    /// Placement name, or `kratix-canary`, for the commit message.
+    pub name: String,
+    pub action: Action,
+    pub ops: Vec<Op>,
+}
+
+impl ChangeSet {
+    pub fn new(name: impl Into<String>, action: Action, ops: Vec<Op>) -> Self {
+        ChangeSet {
+            name: name.into(),
+            action,
+            ops,
+        }
+    }
+}
+
+/// A primitive step: put or delete one path (a delete may name a directory).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Put(StorePath, Blob),
+    Delete(StorePath),
+}
+
+/// Expands a `PutTracked` against the previous state file's bytes.
+pub fn expand_put_tracked(
+    dir: &StorePath,
+    state_file: &StorePath,
+    files: &[(StorePath, Blob)],
+    previous: Option<&[u8]>,
+) -> Result<Vec<Step>, StateFileError> {
+    let new: BTreeSet<&StorePath> = files.iter().map(|(p, _)| p).collect();
+    let mut steps = Vec::with_capacity(files.len() + 2);
+    for old in previous_entries(dir, previous)? {
+        if !new.contains(&old) {
+            steps.push(Step::Delete(old));
+        }
+    }
+    for (path, content) in files {
+        steps.push(Step::Put(path.clone(), content.clone()));
+    }
+    let listed: Vec<StorePath> = files.iter().map(|(p, _)| p.clone()).collect();
+    steps.push(Step::Put(
+        state_file.clone(),
+        Blob::from(statefile::render(&listed).into_bytes()),
+    ));
+    Ok(steps)
+}
+
+/// Expands a `DeleteTracked` against the state file's bytes (`None`: nothing was ever written).
+pub fn expand_delete_tracked(
+    dir: &StorePath,
+    state_file: &StorePath,
+    previous: Option<&[u8]>,
+) -> Result<Vec<Step>, StateFileError> {
+    let Some(bytes) = previous else {
+        return Ok(Vec::new());
+    };
+    let mut steps: Vec<Step> = previous_entries(dir, Some(bytes))?
+        .into_iter()
+        .map(Step::Delete)
+        .collect();
+    steps.push(Step::Delete(state_file.clone()));
+    Ok(steps)
+}
+
+fn previous_entries(
+    dir: &StorePath,
+    previous: Option<&[u8]>,
+) -> Result<Vec<StorePath>, StateFileError> {
+    let Some(bytes) = previous else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in statefile::parse(bytes)? {
+        match statefile::rebase(&entry, dir) {
+            Ok(path) => out.push(path),
+            // A listed path outside the destination is never deleted: it is not ours to touch.
+            Err(_) => continue,
+        }
+    }
+    Ok(out)
+}
+
+/// The commit message for a batch of change sets (difference 4): Kratix's own message for one change
+/// set; otherwise a count in the subject and one line per change set in the body.
+pub fn commit_message(sets: &[&ChangeSet]) -> String {
+    match sets {
+        [one] => format!("{} from: {}", one.action.as_str(), one.name),
+        many => {
+            let action = if many.iter().any(|c| c.action == Action::Update) {
+                Action::Update
+            } else {
+                Action::Delete
+            };
+            let mut lines: Vec<String> = many
+                .iter()
+                .map(|c| format!("{} from: {}", c.action.as_str(), c.name))
+                .collect();
+            lines.dedup();
+            format!(
+                "{} from: {} placements\n\n{}\n",
+                action.as_str(),
+                many.len(),
+                lines.join("\n")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> StorePath {
+        StorePath::parse(s).unwrap()
+    }
+
+    fn blob(s: &str) -> Blob {
+        Blob::from(s.as_bytes())
+    }
+
+    #[test]
+    fn a_shrinking_placement_deletes_only_what_it_listed() {
+        // Scenario 67: old state file [banana, apple, fruit] → deletes banana and apple.
+        let dir = p("test-path");
+        let state = p("test-path/.kratix/default-test-work-placement.yaml");
+        let files = vec![
+            (p("test-path/fruit.yaml"), blob("a")),
+            (p("test-path/file2.yaml"), blob("b")),
+        ];
+        let steps = expand_put_tracked(
+            &dir,
+            &state,
+            &files,
+            Some(b"files:\n- banana.yaml\n- apple.yaml\n- fruit.yaml\n"),
+        )
+        .unwrap();
+        let deletes: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Delete(p) => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            deletes,
+            vec!["test-path/banana.yaml", "test-path/apple.yaml"]
+        );
+        let last = steps.last().unwrap();
+        assert_eq!(
+            last,
+            &Step::Put(
+                state.clone(),
+                blob("files:\n- test-path/fruit.yaml\n- test-path/file2.yaml\n")
+            )
+        );
+    }
+
+    #[test]
+    fn deleting_without_a_state_file_deletes_nothing() {
+        let steps = expand_delete_tracked(&p("d"), &p("d/.kratix/ns-wp.yaml"), None).unwrap();
+        assert!(steps.is_empty());
+        let steps = expand_delete_tracked(
+            &p("d"),
+            &p("d/.kratix/ns-wp.yaml"),
+            Some(b"files:\n- d/a.yaml\n- ../../etc/x\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Delete(p("d/a.yaml")),
+                Step::Delete(p("d/.kratix/ns-wp.yaml"))
+            ]
+        );
+    }
+
+    #[test]
+    fn commit_messages_keep_kratix_wording_for_one_change() {
+        let one = ChangeSet::new("wp-1", Action::Update, vec![]);
+        let two = ChangeSet::new("wp-2", Action::Delete, vec![]);
+        assert_eq!(commit_message(&[&one]), "Update from: wp-1");
+        assert_eq!(commit_message(&[&two]), "Delete from: wp-2");
+        assert_eq!(
+            commit_message(&[&one, &two]),
+            "Update from: 2 placements\n\nUpdate from: wp-1\nDelete from: wp-2\n"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! The kinds Waybill knows and the identity of an object.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub const KRATIX_API_VERSION: &str = "platform.kratix.io/v1alpha1";
+
+/// Every kind Waybill reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    Secret,
+    GitStateStore,
+    BucketStateStore,
+    Destination,
+    Work,
+    WorkPlacement,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Secret,
+        Kind::GitStateStore,
+        Kind::BucketStateStore,
+        Kind::Destination,
+        Kind::Work,
+        Kind::WorkPlacement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Secret => "Secret",
+            Kind::GitStateStore => "GitStateStore",
+            Kind::BucketStateStore => "BucketStateStore",
+            Kind::Destination => "Destination",
+            Kind::Work => "Work",
+            Kind::WorkPlacement => "WorkPlacement",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::Secret => "v1",
+            _ => KRATIX_API_VERSION,
+        }
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub fn namespaced(self) -> bool {
+        matches!(self, Kind::Secret | Kind::Work | Kind::WorkPlacement)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identity of one object: kind, namespace (empty for cluster-scoped kinds) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        let namespace = if kind.namespaced() {
+            namespace.to_string()
+        } else {
+            String::new()
+        };
+        ObjectRef {
+            kind,
+            namespace,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn cluster(kind: Kind, name: &str) -> Self {
+        ObjectRef::new(kind, "", name)
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}

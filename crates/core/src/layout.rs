@@ -1,0 +1,426 @@
+//! Where files go in a state store: destination directories, placement directories, canaries, the
+//! `.kratix` state files and aggregates (§3), all built with Go `filepath.Join` semantics.
+//!
+//! Every path handed to a store is a [`StorePath`]: relative to the store's root, clean, and never
+//! escaping the directory it was built under (difference 3). Anything else is a [`PathProblem`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{Destination, FilepathMode, WorkPlacement};
+use crate::canary::{CANARY_CONFIGMAP_FILE, CANARY_NAMESPACE_FILE};
+use crate::gopath;
+
+/// A clean path relative to a state store's root; the empty path is the root itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StorePath(String);
+
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathProblem {
+    #[error("path is empty")]
+    Empty,
+    #[error("path {0:?} is absolute")]
+    Absolute(String),
+    #[error("path {0:?} contains a NUL byte")]
+    Nul(String),
+    #[error("path {0:?} contains a backslash")]
+    Backslash(String),
+    #[error("path {path:?} leaves the directory {base:?} it is written into")]
+    Escapes { path: String, base: String },
+    #[error("path {0:?} names a directory, not a file")]
+    NotAFile(String),
+}
+
+impl StorePath {
+    pub fn root() -> Self {
+        StorePath(String::new())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A root-relative path read back from storage (a state file, a listing); refused if it is not
+    /// already clean and relative.
+    pub fn parse(raw: &str) -> Result<StorePath, PathProblem> {
+        check_chars(raw)?;
+        if raw.starts_with('/') {
+            return Err(PathProblem::Absolute(raw.to_string()));
+        }
+        let cleaned = gopath::clean(raw);
+        if cleaned == ".." || cleaned.starts_with("../") {
+            return Err(PathProblem::Escapes {
+                path: raw.to_string(),
+                base: String::new(),
+            });
+        }
+        Ok(StorePath(if cleaned == "." {
+            String::new()
+        } else {
+            cleaned
+        }))
+    }
+
+    /// A state store's own `spec.path`: one leading `/` is dropped (as Kratix's Git writer does, and as
+    /// difference 2 asks of buckets), the rest must stay inside the store.
+    pub fn from_store_path(raw: &str) -> Result<StorePath, PathProblem> {
+        StorePath::root().join_dir(gopath::strip_one_leading_slash(raw))
+    }
+
+    /// A Destination's directory inside its store: its `spec.path` (default: its name), where `.` and
+    /// `/` mean the store's root.
+    pub fn for_destination(destination: &Destination) -> Result<StorePath, PathProblem> {
+        StorePath::root().join_dir(gopath::strip_one_leading_slash(destination.path()))
+    }
+
+    /// Joins a directory (possibly empty or `.`) below `self`; refused if it would leave `self`.
+    pub fn join_dir(&self, rel: &str) -> Result<StorePath, PathProblem> {
+        check_chars(rel)?;
+        if rel.starts_with('/') {
+            return Err(PathProblem::Absolute(rel.to_string()));
+        }
+        let cleaned = gopath::clean(rel);
+        if cleaned == ".." || cleaned.starts_with("../") {
+            return Err(PathProblem::Escapes {
+                path: rel.to_string(),
+                base: self.0.clone(),
+            });
+        }
+        Ok(self.append(&cleaned))
+    }
+
+    /// Joins a workload's `filepath` below `self` with the rules of difference 3: not empty, not
+    /// absolute, no NUL or backslash, and its normalised form must name a file inside `self`.
+    pub fn join_file(&self, filepath: &str) -> Result<StorePath, PathProblem> {
+        if filepath.is_empty() {
+            return Err(PathProblem::Empty);
+        }
+        let joined = self.join_dir(filepath)?;
+        if joined == *self {
+            return Err(PathProblem::NotAFile(filepath.to_string()));
+        }
+        Ok(joined)
+    }
+
+    /// Whether `other` is `self` or lies below it (component-wise, so `a` does not contain `ab`).
+    pub fn contains(&self, other: &StorePath) -> bool {
+        self.is_root() || other.0 == self.0 || other.0.starts_with(&format!("{}/", self.0))
+    }
+
+    /// `self` below `root`: the path inside the repository or bucket.
+    pub fn under(&self, root: &StorePath) -> StorePath {
+        root.append(&self.0)
+    }
+
+    /// The part of `self` below `base`, if `self` lies below it.
+    pub fn strip_prefix(&self, base: &StorePath) -> Option<&str> {
+        if base.is_root() {
+            return Some(&self.0);
+        }
+        self.0.strip_prefix(base.0.as_str()).and_then(|rest| {
+            if rest.is_empty() {
+                Some("")
+            } else {
+                rest.strip_prefix('/')
+            }
+        })
+    }
+
+    fn append(&self, cleaned: &str) -> StorePath {
+        match (self.0.is_empty(), cleaned) {
+            (_, "." | "") => self.clone(),
+            (true, rest) => StorePath(rest.to_string()),
+            (false, rest) => StorePath(format!("{}/{}", self.0, rest)),
+        }
+    }
+}
+
+impl fmt::Display for StorePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_chars(raw: &str) -> Result<(), PathProblem> {
+    if raw.contains('\0') {
+        return Err(PathProblem::Nul(raw.to_string()));
+    }
+    if raw.contains('\\') {
+        return Err(PathProblem::Backslash(raw.to_string()));
+    }
+    Ok(())
+}
+
+/// The two canary paths of a Destination (§3.2): namespace canary first, then the configmap canary.
+pub fn canary_paths(destination: &Destination, dir: &StorePath) -> [StorePath; 2] {
+    let (ns, cm) = match destination.spec.filepath.mode {
+        FilepathMode::NestedByMetadata => (
+            format!("dependencies/{CANARY_NAMESPACE_FILE}"),
+            format!("resources/{CANARY_CONFIGMAP_FILE}"),
+        ),
+        FilepathMode::None | FilepathMode::AggregatedYaml => (
+            CANARY_NAMESPACE_FILE.to_string(),
+            CANARY_CONFIGMAP_FILE.to_string(),
+        ),
+    };
+    // Both are fixed, clean relative paths: appending cannot escape.
+    [dir.append(&ns), dir.append(&cm)]
+}
+
+/// First five characters of a group id (the whole id when shorter, where Kratix would crash).
+pub fn short_id(id: &str) -> &str {
+    match id.char_indices().nth(5) {
+        Some((i, _)) => &id[..i],
+        None => id,
+    }
+}
+
+/// The directory a `nestedByMetadata` placement owns (§3.3):
+/// `dependencies/<promise>/<pipeline>/<id5>` or `resources/<ns>/<promise>/<resource>/<pipeline>/<id5>`.
+pub fn placement_dir(
+    dir: &StorePath,
+    placement: &WorkPlacement,
+    pipeline: &str,
+) -> Result<StorePath, PathProblem> {
+    let spec = &placement.spec;
+    let (area, parts): (&str, Vec<&str>) = if placement.is_resource_request() {
+        (
+            "resources",
+            vec![
+                placement.metadata.ns(),
+                &spec.promise_name,
+                &spec.resource_name,
+                pipeline,
+                short_id(&spec.id),
+            ],
+        )
+    } else {
+        (
+            "dependencies",
+            vec![&spec.promise_name, pipeline, short_id(&spec.id)],
+        )
+    };
+    let area_dir = dir.append(area);
+    let rel = gopath::join(&parts);
+    let placed = area_dir.join_dir(&rel)?;
+    if placed == area_dir {
+        return Err(PathProblem::NotAFile(rel));
+    }
+    Ok(placed)
+}
+
+/// The `.kratix` state file of a `none`-mode placement (§3.4).
+pub fn state_file_path(
+    dir: &StorePath,
+    placement: &WorkPlacement,
+) -> Result<StorePath, PathProblem> {
+    let name = format!(
+        "{}-{}.yaml",
+        placement.metadata.ns(),
+        placement.metadata.name
+    );
+    dir.append(".kratix").join_file(&name)
+}
+
+/// The aggregate file of an `aggregatedYAML` Destination (§3.5).
+pub fn aggregate_path(
+    destination: &Destination,
+    dir: &StorePath,
+) -> Result<StorePath, PathProblem> {
+    dir.join_file(destination.aggregate_filename())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DestinationSpec, FilepathSpec, WorkPlacementSpec};
+
+    fn dest(path: &str, mode: FilepathMode) -> Destination {
+        Destination::new(
+            "worker-1",
+            DestinationSpec {
+                path: Some(path.to_string()),
+                filepath: FilepathSpec {
+                    mode,
+                    filename: String::new(),
+                },
+                ..Default::default()
+            },
+        )
+    }
+
+    fn redis(namespace: &str) -> WorkPlacement {
+        WorkPlacement::new(
+            namespace,
+            "wp",
+            WorkPlacementSpec {
+                promise_name: "redis".into(),
+                resource_name: "my-redis".into(),
+                id: crate::labels::DEFAULT_GROUP_ID.into(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The combination table of §3.6, for Git (where a leading `/` is dropped) and, by difference 2,
+    /// for buckets too.
+    #[test]
+    fn paths_follow_the_reference_combination_table() {
+        let cases = [
+            (
+                "",
+                "worker-1",
+                "worker-1/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "worker-1/redis.yaml",
+                "worker-1/dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                "",
+                "worker-1/",
+                "worker-1/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "worker-1/redis.yaml",
+                "worker-1/dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                "",
+                ".",
+                "resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "redis.yaml",
+                "dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                "",
+                "/",
+                "resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "redis.yaml",
+                "dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                "clusters",
+                "worker-1",
+                "clusters/worker-1/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "clusters/worker-1/redis.yaml",
+                "clusters/worker-1/dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                "clusters",
+                ".",
+                "clusters/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "clusters/redis.yaml",
+                "clusters/dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                "/clusters/",
+                "worker-1",
+                "clusters/worker-1/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "clusters/worker-1/redis.yaml",
+                "clusters/worker-1/dependencies/kratix-canary-namespace.yaml",
+            ),
+            (
+                ".",
+                "nested/dir",
+                "nested/dir/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml",
+                "nested/dir/redis.yaml",
+                "nested/dir/dependencies/kratix-canary-namespace.yaml",
+            ),
+        ];
+        for (store_path, dest_path, nested, flat, canary) in cases {
+            let root = StorePath::from_store_path(store_path).unwrap();
+            let d = dest(dest_path, FilepathMode::NestedByMetadata);
+            let dir = StorePath::for_destination(&d).unwrap();
+            let wp_dir = placement_dir(&dir, &redis("default"), "instance-configure").unwrap();
+            let file = wp_dir.join_file("redis.yaml").unwrap().under(&root);
+            assert_eq!(
+                file.as_str(),
+                nested,
+                "nested file for store {store_path:?} dest {dest_path:?}"
+            );
+            let flat_file = dir.join_file("redis.yaml").unwrap().under(&root);
+            assert_eq!(
+                flat_file.as_str(),
+                flat,
+                "flat file for store {store_path:?} dest {dest_path:?}"
+            );
+            assert_eq!(canary_paths(&d, &dir)[0].under(&root).as_str(), canary);
+        }
+    }
+
+    #[test]
+    fn a_destination_path_that_leaves_the_store_is_refused() {
+        for path in ["../escape", "a/../../b", "..", "a\\b"] {
+            assert!(
+                StorePath::for_destination(&dest(path, FilepathMode::None)).is_err(),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn workload_paths_follow_difference_3() {
+        let dir = StorePath::parse("worker-1/resources/x").unwrap();
+        let ok = [
+            ("a.yaml", "worker-1/resources/x/a.yaml"),
+            ("sub/b.yaml", "worker-1/resources/x/sub/b.yaml"),
+            ("./c.yaml", "worker-1/resources/x/c.yaml"),
+            ("d/../e.yaml", "worker-1/resources/x/e.yaml"),
+        ];
+        for (rel, want) in ok {
+            assert_eq!(dir.join_file(rel).unwrap().as_str(), want);
+        }
+        let bad = [
+            "",
+            "/etc/x",
+            "../x",
+            "a/../../x",
+            "x\0y",
+            "a\\b",
+            ".",
+            "a/..",
+        ];
+        for rel in bad {
+            assert!(dir.join_file(rel).is_err(), "{rel:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn dependency_directories_drop_an_empty_pipeline_segment() {
+        let mut wp = redis("kratix-platform-system");
+        wp.spec.resource_name.clear();
+        let dir = StorePath::parse("test-path").unwrap();
+        assert_eq!(
+            placement_dir(&dir, &wp, "").unwrap().as_str(),
+            "test-path/dependencies/redis/5058f"
+        );
+        assert_eq!(
+            placement_dir(&dir, &wp, "promise-configure")
+                .unwrap()
+                .as_str(),
+            "test-path/dependencies/redis/promise-configure/5058f"
+        );
+    }
+
+    #[test]
+    fn placement_names_made_of_dots_cannot_escape() {
+        let mut wp = redis("default");
+        wp.spec.promise_name = "../../..".into();
+        wp.spec.resource_name = "..".into();
+        let dir = StorePath::parse("w").unwrap();
+        assert!(placement_dir(&dir, &wp, "").is_err());
+    }
+
+    #[test]
+    fn containment_is_component_wise() {
+        let a = StorePath::parse("a").unwrap();
+        assert!(a.contains(&StorePath::parse("a/b").unwrap()));
+        assert!(a.contains(&a));
+        assert!(!a.contains(&StorePath::parse("ab").unwrap()));
+        assert!(StorePath::root().contains(&a));
+    }
+}

@@ -1,0 +1,277 @@
+//! Parsing manifests: multi-document YAML into typed objects, with problems that say which document,
+//! which object, which field and why.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::api::AnyObject;
+use crate::kind::{Kind, ObjectRef};
+use crate::validation::{self, FieldError, known_kinds};
+
+/// One document of a manifest file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// 1-based position among the file's non-empty documents.
+    pub index: usize,
+    /// 1-based line where the document starts.
+    pub line: usize,
+    /// The object's identity when at least kind and name could be read, even if the rest is invalid.
+    pub identity: Option<ObjectRef>,
+    pub result: Result<AnyObject, Vec<FieldError>>,
+}
+
+impl Document {
+    /// Where the document is, for messages: `document 2 (line 14)`.
+    pub fn position(&self) -> String {
+        format!("document {} (line {})", self.index, self.line)
+    }
+}
+
+/// A problem found in a manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    /// `document N (line L)`, or empty for a problem with the whole file.
+    pub position: String,
+    pub identity: Option<ObjectRef>,
+    pub error: FieldError,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if !self.position.is_empty() {
+            write!(f, ": {}", self.position)?;
+        }
+        if let Some(id) = &self.identity {
+            write!(f, " ({id})")?;
+        }
+        write!(f, ": {}", self.error)
+    }
+}
+
+/// Splits `text` into its YAML documents (on `---` lines, as kubectl does) and parses each one.
+/// Documents that are empty or only comments are skipped.
+pub fn parse(text: &str) -> Vec<Document> {
+    let mut docs = Vec::new();
+    for (start_line, body) in split_documents(text) {
+        if body
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            continue;
+        }
+        let index = docs.len() + 1;
+        let (identity, result) = parse_document(&body, start_line);
+        docs.push(Document {
+            index,
+            line: start_line,
+            identity,
+            result,
+        });
+    }
+    docs
+}
+
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_separator =
+            line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "...";
+        if is_separator {
+            out.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            if let Some(rest) = line.strip_prefix("--- ") {
+                current.push_str(rest);
+                current.push('\n');
+                start = i + 1;
+            }
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    out.push((start, current));
+    out
+}
+
+fn parse_document(
+    body: &str,
+    start_line: usize,
+) -> (Option<ObjectRef>, Result<AnyObject, Vec<FieldError>>) {
+    let value: Value = match serde_saphyr::from_str(body) {
+        Ok(v) => v,
+        Err(e) => {
+            let e = e.without_snippet();
+            let at = e
+                .location()
+                .map(|l| format!(" at line {}", l.line() as usize + start_line - 1))
+                .unwrap_or_default();
+            let msg = first_line(&e.to_string());
+            return (
+                None,
+                Err(vec![FieldError::new(
+                    "",
+                    format!("malformed YAML{at}: {msg}"),
+                )]),
+            );
+        }
+    };
+    let Value::Object(map) = &value else {
+        return (
+            None,
+            Err(vec![FieldError::new("", "document is not a mapping")]),
+        );
+    };
+    let kind_text = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let namespace = map
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    if kind_text.is_empty() {
+        return (None, Err(vec![FieldError::new("kind", "is required")]));
+    }
+    let Some(kind) = Kind::parse(&kind_text) else {
+        return (
+            None,
+            Err(vec![FieldError::new(
+                "kind",
+                format!(
+                    "unknown kind {kind_text:?}; expected one of {}",
+                    known_kinds()
+                ),
+            )]),
+        );
+    };
+    let identity = (!name.is_empty()).then(|| ObjectRef::new(kind, namespace, name));
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if api_version != kind.api_version() {
+        let reason = format!("must be {} for kind {kind}", kind.api_version());
+        return (identity, Err(vec![FieldError::new("apiVersion", reason)]));
+    }
+    let mut obj = match AnyObject::from_json(kind, value) {
+        Ok(obj) => obj,
+        Err(e) => {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            return (
+                identity,
+                Err(vec![FieldError::new(field, e.into_inner().to_string())]),
+            );
+        }
+    };
+    if kind.namespaced() && obj.meta().namespace.as_deref().unwrap_or("").is_empty() {
+        obj.meta_mut().namespace = Some("default".to_string());
+    }
+    if !kind.namespaced() {
+        obj.meta_mut().namespace = None;
+    }
+    let errs = validation::validate(&obj);
+    if errs.is_empty() {
+        (identity, Ok(obj))
+    } else {
+        (identity, Err(errs))
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text)
+            .into_iter()
+            .filter_map(|d| d.result.err())
+            .flatten()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn documents_are_split_on_separator_lines() {
+        let text = "# leading comment\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: a}\nspec:\n  stateStoreRef: {kind: GitStateStore, name: s}\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: x}\n";
+        let docs = parse(text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!((docs[0].index, docs[0].line), (1, 3));
+        assert_eq!((docs[1].index, docs[1].line), (2, 12));
+        assert!(docs.iter().all(|d| d.result.is_ok()));
+        assert_eq!(
+            docs[1].identity,
+            Some(ObjectRef::new(Kind::Secret, "default", "s"))
+        );
+    }
+
+    #[test]
+    fn problems_name_the_field_and_the_reason() {
+        let cases = [
+            (
+                "kind: Gadget\nmetadata: {name: x}\n",
+                "kind: unknown kind \"Gadget\"; expected one of",
+            ),
+            (
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: x}\nspec:\n  filepath: {mode: bogus}\n  stateStoreRef: {kind: GitStateStore, name: s}\n",
+                "spec.filepath.mode: must be one of nestedByMetadata, aggregatedYAML, none",
+            ),
+            (
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: x}\nspec: {}\n",
+                "spec.stateStoreRef: is required",
+            ),
+            (
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: x}\nspec:\n  path: ../x\n  stateStoreRef: {kind: GitStateStore, name: s}\n",
+                "spec.path: path \"../x\" leaves the directory",
+            ),
+            (
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: x}\nspec:\n  cleanup: sometimes\n  stateStoreRef: {kind: GitStateStore, name: s}\n",
+                "spec.cleanup: must be one of none, all",
+            ),
+            (
+                "apiVersion: v1alpha1\nkind: Work\nmetadata: {name: x}\n",
+                "apiVersion: must be platform.kratix.io/v1alpha1 for kind Work",
+            ),
+            (
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: BucketStateStore\nmetadata: {name: b}\nspec: {bucketName: k, endpoint: e}\n",
+                "spec.secretRef: must be set when using authentication method accessKey",
+            ),
+            ("a: [unclosed\n", "malformed YAML"),
+            ("- just\n- a list\n", "document is not a mapping"),
+        ];
+        for (text, want) in cases {
+            let errs = errors(text);
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "{text:?}: {errs:?} should start with {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_document_keeps_its_identity() {
+        let text = "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: worker-9}\nspec: {filepath: {mode: x}}\n";
+        let docs = parse(text);
+        assert_eq!(
+            docs[0].identity,
+            Some(ObjectRef::cluster(Kind::Destination, "worker-9"))
+        );
+        assert!(docs[0].result.is_err());
+    }
+}

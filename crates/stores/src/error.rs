@@ -1,0 +1,43 @@
+//! The stores crate's one error type. Variants are the semantic classes callers act on; backend detail
+//! stays inside the message, which never carries credentials.
+
+/// A state store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The repository, branch or bucket does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Credentials were refused or lack write permission.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The remote could not be reached (difference 10).
+    #[error("{0}")]
+    Unreachable(String),
+    /// Another writer moved the branch and retries were exhausted.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something in the store cannot be interpreted (an unreadable `.kratix` state file, say); only the
+    /// change set that needed it fails.
+    #[error("{0}")]
+    InvalidState(String),
+    /// The store's configuration is unusable (a bad URL, a missing key).
+    #[error("{0}")]
+    Config(String),
+    /// The writer task is gone (the store was deleted or replaced while the request waited).
+    #[error("failed to reach the state store writer: it was shut down")]
+    WriterGone,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed without a configuration change.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable(_) | StoreError::Conflict(_) | StoreError::WriterGone
+        )
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

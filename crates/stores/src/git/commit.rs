@@ -1,0 +1,182 @@
+//! Turning a batch of change sets into one commit on top of a parent, without a working tree.
+
+use git2::{Oid, Repository, Signature};
+use waybill_core::changeset::{self, Blob, ChangeSet, Op, Step};
+use waybill_core::layout::StorePath;
+
+use super::tree::TreeEditor;
+use crate::error::StoreError;
+
+/// Commit identity (`gitAuthor`, default `kratix` with an empty email).
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+/// The result of building a batch on a parent.
+pub struct Built {
+    /// The new commit, or `None` when the batch changed nothing.
+    pub commit: Option<Oid>,
+    pub outcomes: Vec<Result<(), StoreError>>,
+}
+
+pub(crate) fn git_err(context: &str, e: git2::Error) -> StoreError {
+    StoreError::Other(format!("failed to {context}: {}", e.message()))
+}
+
+/// Applies `batch` on `parent`'s tree (an empty tree when `None`) and commits the result.
+pub fn build(
+    repo: &Repository,
+    parent: Option<Oid>,
+    root: &StorePath,
+    batch: &[ChangeSet],
+    author: &Author,
+) -> Result<Built, StoreError> {
+    let parent_commit = match parent {
+        Some(oid) => Some(
+            repo.find_commit(oid)
+                .map_err(|e| git_err("read the branch tip", e))?,
+        ),
+        None => None,
+    };
+    let base_tree = parent_commit.as_ref().map(|c| c.tree_id());
+    let mut editor = TreeEditor::new(repo, base_tree);
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut applied: Vec<&ChangeSet> = Vec::new();
+    for set in batch {
+        match expand(repo, &mut editor, root, set) {
+            Ok(steps) => {
+                apply_steps(repo, &mut editor, root, steps)?;
+                outcomes.push(Ok(()));
+                applied.push(set);
+            }
+            Err(e) => outcomes.push(Err(e)),
+        }
+    }
+    let tree_id = editor.write().map_err(|e| git_err("write the tree", e))?;
+    if base_tree == Some(tree_id) || (base_tree.is_none() && applied.is_empty()) {
+        return Ok(Built {
+            commit: None,
+            outcomes,
+        });
+    }
+    let tree = repo
+        .find_tree(tree_id)
+        .map_err(|e| git_err("read the new tree", e))?;
+    if base_tree.is_none() && tree.is_empty() {
+        return Ok(Built {
+            commit: None,
+            outcomes,
+        });
+    }
+    let sig = signature(author)?;
+    let message = changeset::commit_message(&applied);
+    let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
+    let commit = repo
+        .commit(None, &sig, &sig, &message, &tree, &parents)
+        .map_err(|e| git_err("create the commit", e))?;
+    Ok(Built {
+        commit: Some(commit),
+        outcomes,
+    })
+}
+
+fn signature(author: &Author) -> Result<Signature<'static>, StoreError> {
+    let name = if author.name.trim().is_empty() {
+        "kratix"
+    } else {
+        author.name.as_str()
+    };
+    Signature::now(name, &author.email).map_err(|e| git_err("build the commit signature", e))
+}
+
+/// Reads a root-relative file through the editor (so earlier change sets of the batch are visible).
+pub fn read(
+    repo: &Repository,
+    editor: &mut TreeEditor<'_>,
+    root: &StorePath,
+    path: &StorePath,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let full = path.under(root);
+    match editor
+        .read(full.as_str())
+        .map_err(|e| git_err("read the tree", e))?
+    {
+        Some(oid) => Ok(Some(
+            repo.find_blob(oid)
+                .map_err(|e| git_err("read a blob", e))?
+                .content()
+                .to_vec(),
+        )),
+        None => Ok(None),
+    }
+}
+
+fn expand(
+    repo: &Repository,
+    editor: &mut TreeEditor<'_>,
+    root: &StorePath,
+    set: &ChangeSet,
+) -> Result<Vec<Step>, StoreError> {
+    let mut steps = Vec::new();
+    for op in &set.ops {
+        match op {
+            Op::Put { path, content } => steps.push(Step::Put(path.clone(), content.clone())),
+            Op::Delete { path } => steps.push(Step::Delete(path.clone())),
+            Op::ReplaceDir { dir, files } => {
+                steps.push(Step::Delete(dir.clone()));
+                steps.extend(
+                    files
+                        .iter()
+                        .map(|(p, c): &(StorePath, Blob)| Step::Put(p.clone(), c.clone())),
+                );
+            }
+            Op::PutTracked {
+                dir,
+                state_file,
+                files,
+            } => {
+                let previous = read(repo, editor, root, state_file)?;
+                let expanded =
+                    changeset::expand_put_tracked(dir, state_file, files, previous.as_deref())
+                        .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
+                steps.extend(expanded);
+            }
+            Op::DeleteTracked { dir, state_file } => {
+                let previous = read(repo, editor, root, state_file)?;
+                let expanded =
+                    changeset::expand_delete_tracked(dir, state_file, previous.as_deref())
+                        .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
+                steps.extend(expanded);
+            }
+        }
+    }
+    Ok(steps)
+}
+
+fn apply_steps(
+    repo: &Repository,
+    editor: &mut TreeEditor<'_>,
+    root: &StorePath,
+    steps: Vec<Step>,
+) -> Result<(), StoreError> {
+    for step in steps {
+        match step {
+            Step::Put(path, content) => {
+                let oid = repo
+                    .blob(&content)
+                    .map_err(|e| git_err("write a blob", e))?;
+                editor
+                    .put(path.under(root).as_str(), oid)
+                    .map_err(|e| git_err("edit the tree", e))?;
+            }
+            Step::Delete(path) => {
+                editor
+                    .remove(path.under(root).as_str())
+                    .map_err(|e| git_err("edit the tree", e))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! The state store port: what a backend (Git, bucket) must do. Convenience lives in the writer.
+
+use async_trait::async_trait;
+use waybill_core::changeset::ChangeSet;
+use waybill_core::layout::StorePath;
+
+use crate::error::StoreError;
+
+/// The result of applying one batch of change sets as one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The new revision (a commit SHA for Git) when the batch changed something; `None` otherwise.
+    pub version: Option<String>,
+    /// One entry per change set: a change set can fail alone (an unreadable state file, say) while the
+    /// rest of the batch lands.
+    pub outcomes: Vec<Result<(), StoreError>>,
+}
+
+/// One change to a file, as `plan` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FileChange {
+    Added(String),
+    Modified(String),
+    Deleted(String),
+}
+
+/// A state store backend. Paths are relative to the store's root (its `spec.path`).
+#[async_trait]
+pub trait Backend: Send + 'static {
+    /// Applies the change sets in order as one revision (one commit and push, or one round of uploads).
+    async fn apply(&mut self, batch: &[ChangeSet]) -> Result<Applied, StoreError>;
+    /// The content of a file, `None` when absent.
+    async fn read(&mut self, path: &StorePath) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every file below `dir`, as store-root-relative paths.
+    async fn list(&mut self, dir: &StorePath) -> Result<Vec<StorePath>, StoreError>;
+    /// Proves that the store accepts writes (§7), without changing its content.
+    async fn check_write_permission(&mut self) -> Result<(), StoreError>;
+    /// Files a dry-run backend would have changed so far (empty for a real backend).
+    async fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,209 @@
+//! One writer task per state store. Reconciles submit change sets and await the result; the task
+//! merges everything pending into one revision (difference 4) and answers every waiter with it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use waybill_core::changeset::ChangeSet;
+use waybill_core::layout::StorePath;
+
+use crate::error::StoreError;
+use crate::port::{Backend, FileChange};
+
+/// How long the writer waits for more change sets before it applies a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Coalescing {
+    /// Apply once no new change set arrived for this long.
+    pub idle: Duration,
+    /// Apply at the latest this long after the first change set of the batch arrived.
+    pub max_wait: Duration,
+    /// Never put more change sets than this in one batch.
+    pub max_batch: usize,
+}
+
+impl Default for Coalescing {
+    fn default() -> Self {
+        Coalescing {
+            idle: Duration::from_millis(5),
+            max_wait: Duration::from_millis(100),
+            max_batch: 20_000,
+        }
+    }
+}
+
+/// Counters of one writer, for progress output and benchmarks.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub batches: AtomicU64,
+    pub revisions: AtomicU64,
+    pub change_sets: AtomicU64,
+}
+
+impl WriterStats {
+    pub fn revisions(&self) -> u64 {
+        self.revisions.load(Ordering::Relaxed)
+    }
+    pub fn change_sets(&self) -> u64 {
+        self.change_sets.load(Ordering::Relaxed)
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Command {
+    Apply(ChangeSet, Reply<Option<String>>),
+    Read(StorePath, Reply<Option<Vec<u8>>>),
+    List(StorePath, Reply<Vec<StorePath>>),
+    CheckPermission(Reply<()>),
+    Pending(Reply<Vec<FileChange>>),
+}
+
+/// Handle to a store's writer task; cheap to clone. The task ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct StoreWriter {
+    tx: mpsc::UnboundedSender<Command>,
+    stats: Arc<WriterStats>,
+}
+
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreWriter").finish_non_exhaustive()
+    }
+}
+
+impl StoreWriter {
+    /// Starts the writer task for `backend` on the current Tokio runtime.
+    pub fn spawn(backend: Box<dyn Backend>, coalescing: Coalescing) -> StoreWriter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(backend, rx, coalescing, stats.clone()));
+        StoreWriter { tx, stats }
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Submits a change set; resolves once it is part of a revision (its version) or needed none.
+    pub async fn submit(&self, changes: ChangeSet) -> Result<Option<String>, StoreError> {
+        self.call(|r| Command::Apply(changes, r)).await
+    }
+
+    pub async fn read(&self, path: StorePath) -> Result<Option<Vec<u8>>, StoreError> {
+        self.call(|r| Command::Read(path, r)).await
+    }
+
+    pub async fn list(&self, dir: StorePath) -> Result<Vec<StorePath>, StoreError> {
+        self.call(|r| Command::List(dir, r)).await
+    }
+
+    pub async fn check_write_permission(&self) -> Result<(), StoreError> {
+        self.call(Command::CheckPermission).await
+    }
+
+    /// What a dry-run backend would have changed so far.
+    pub async fn pending_changes(&self) -> Result<Vec<FileChange>, StoreError> {
+        self.call(Command::Pending).await
+    }
+
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
+    }
+}
+
+async fn run(
+    mut backend: Box<dyn Backend>,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    c: Coalescing,
+    stats: Arc<WriterStats>,
+) {
+    let mut deferred: Option<Command> = None;
+    loop {
+        let first = match deferred.take() {
+            Some(cmd) => cmd,
+            None => match rx.recv().await {
+                Some(cmd) => cmd,
+                None => return,
+            },
+        };
+        match first {
+            Command::Apply(cs, reply) => {
+                let mut batch = vec![(cs, reply)];
+                let started = Instant::now();
+                while batch.len() < c.max_batch {
+                    let next = match rx.try_recv() {
+                        Ok(cmd) => Some(cmd),
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            let left = c.max_wait.saturating_sub(started.elapsed());
+                            if left.is_zero() {
+                                None
+                            } else {
+                                tokio::time::timeout(c.idle.min(left), rx.recv())
+                                    .await
+                                    .ok()
+                                    .flatten()
+                            }
+                        }
+                    };
+                    match next {
+                        Some(Command::Apply(cs, reply)) => batch.push((cs, reply)),
+                        Some(other) => {
+                            deferred = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                apply_batch(backend.as_mut(), batch, &stats).await;
+            }
+            Command::Read(path, reply) => {
+                let _ = reply.send(backend.read(&path).await);
+            }
+            Command::List(dir, reply) => {
+                let _ = reply.send(backend.list(&dir).await);
+            }
+            Command::CheckPermission(reply) => {
+                let _ = reply.send(backend.check_write_permission().await);
+            }
+            Command::Pending(reply) => {
+                let _ = reply.send(backend.pending_changes().await);
+            }
+        }
+    }
+}
+
+async fn apply_batch(
+    backend: &mut dyn Backend,
+    batch: Vec<(ChangeSet, Reply<Option<String>>)>,
+    stats: &WriterStats,
+) {
+    let (sets, replies): (Vec<ChangeSet>, Vec<Reply<Option<String>>>) = batch.into_iter().unzip();
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats
+        .change_sets
+        .fetch_add(sets.len() as u64, Ordering::Relaxed);
+    match backend.apply(&sets).await {
+        Ok(applied) => {
+            if applied.version.is_some() {
+                stats.revisions.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut outcomes = applied.outcomes.into_iter();
+            for reply in replies {
+                let outcome = outcomes.next().unwrap_or(Ok(()));
+                let _ = reply.send(outcome.map(|()| applied.version.clone()));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
