@@ -1,1 +1,20 @@
-//! placeholder
+//! Waybill's reconcilers, written once against a small control-plane port ([`port::ControlPlane`]) and
+//! the state store writers, so the embedded control plane and a Kubernetes one run the same code.
+
+pub mod action;
+mod aggregate;
+pub mod backends;
+mod destination;
+pub mod engine;
+pub mod error;
+mod placement;
+pub mod port;
+pub mod registry;
+mod statestore;
+mod work;
+
+pub use action::Action;
+pub use destination::destination_is_ready;
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;
+pub use port::{ControlPlane, CpError, Event, EventType};

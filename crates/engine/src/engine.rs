@@ -1,0 +1,131 @@
+//! The engine: shared context of all reconcilers and the dispatch from an object to its reconciler.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use waybill_core::api::Resource;
+use waybill_core::meta::now_rfc3339;
+use waybill_core::{Kind, ObjectRef};
+use waybill_stores::Coalescing;
+
+use crate::action::Action;
+use crate::aggregate::AggregateGates;
+use crate::error::Result;
+use crate::port::{ControlPlane, CpError, Event};
+use crate::registry::StoreRegistry;
+
+/// Settings of an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Directory that relative local Git URLs are resolved against (the platform directory).
+    pub base_dir: PathBuf,
+    /// Plan mode: backends record changes without writing.
+    pub dry_run: bool,
+    pub coalescing: Coalescing,
+    /// Periodic rewrite of placements (Kratix's `stateStoreReconciliationInterval`); `None` disables it.
+    pub resync_interval: Option<Duration>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            base_dir: PathBuf::from("."),
+            dry_run: false,
+            coalescing: Coalescing::default(),
+            resync_interval: Some(Duration::from_secs(10 * 3600)),
+        }
+    }
+}
+
+/// Everything the reconcilers share.
+pub struct Engine<C: ControlPlane> {
+    pub cp: Arc<C>,
+    pub stores: StoreRegistry,
+    pub config: EngineConfig,
+    pub(crate) aggregates: AggregateGates,
+    /// Versions written but not yet recorded in a placement's status (scenario 76).
+    pub(crate) versions: Mutex<HashMap<ObjectRef, String>>,
+}
+
+/// How often an optimistic write is retried on a fresher copy.
+const CONFLICT_RETRIES: usize = 8;
+
+impl<C: ControlPlane> Engine<C> {
+    pub fn new(cp: Arc<C>, config: EngineConfig) -> Self {
+        Engine {
+            cp,
+            stores: StoreRegistry::default(),
+            config,
+            aggregates: AggregateGates::default(),
+            versions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reconciles one object with the reconciler of its kind.
+    pub async fn reconcile(&self, obj: &ObjectRef) -> Result<Action> {
+        match obj.kind {
+            Kind::GitStateStore => self.reconcile_git_store(&obj.name).await,
+            Kind::BucketStateStore => self.reconcile_bucket_store(&obj.name).await,
+            Kind::Destination => self.reconcile_destination(&obj.name).await,
+            Kind::Work => self.reconcile_work(&obj.namespace, &obj.name).await,
+            Kind::WorkPlacement => self.reconcile_placement(&obj.namespace, &obj.name).await,
+            Kind::Secret => Ok(Action::done()),
+        }
+    }
+
+    /// Applies `change` to the freshest copy of an object's metadata and spec, retrying on conflicts.
+    /// `change` returns whether it changed anything; the stored object is returned (`None` if gone).
+    pub(crate) async fn modify<K: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut change: impl FnMut(&mut K) -> bool,
+    ) -> Result<Option<K>> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut obj) = self.cp.get::<K>(namespace, name).await? else {
+                return Ok(None);
+            };
+            if !change(&mut obj) {
+                return Ok(Some(obj));
+            }
+            match self.cp.update(obj).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(CpError::Conflict(_)) => continue,
+                Err(CpError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)).into())
+    }
+
+    /// Like [`Engine::modify`], for status. `change` also receives the current time for conditions.
+    pub(crate) async fn modify_status<K: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut change: impl FnMut(&mut K, &str) -> bool,
+    ) -> Result<(Option<K>, bool)> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut obj) = self.cp.get::<K>(namespace, name).await? else {
+                return Ok((None, false));
+            };
+            if !change(&mut obj, &now_rfc3339()) {
+                return Ok((Some(obj), false));
+            }
+            match self.cp.update_status(obj).await {
+                Ok(stored) => return Ok((Some(stored), true)),
+                Err(CpError::Conflict(_)) => continue,
+                Err(CpError::NotFound(_)) => return Ok((None, false)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)).into())
+    }
+
+    pub(crate) async fn event(&self, about: &ObjectRef, event: Event) {
+        tracing::info!(object = %about, reason = %event.reason, kind = ?event.type_, "{}", event.message);
+        self.cp.event(about, event).await;
+    }
+}

@@ -1,0 +1,389 @@
+//! WorkPlacement reconciler (§6.4, §6.5): write a placement's files in its Destination's layout, report
+//! the write, and remove the files when the placement goes.
+
+use waybill_core::api::{Destination, FilepathMode, Resource, WorkPlacement, WorkPlacementStatus};
+use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
+use waybill_core::conditions::placement as wp;
+use waybill_core::content;
+use waybill_core::labels::{
+    DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER,
+    TARGET_DESTINATION_LABEL,
+};
+use waybill_core::layout::{self, StorePath};
+use waybill_core::status;
+use waybill_stores::StoreWriter;
+
+use crate::action::{Action, DEFAULT_REQUEUE};
+use crate::destination::StoreLookup;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::port::{ControlPlane, Event};
+
+/// Why a placement's change set could not be built; the reason becomes its `WriteSucceeded` reason.
+struct BuildError {
+    reason: &'static str,
+    message: String,
+}
+
+impl BuildError {
+    fn path(e: impl std::fmt::Display) -> Self {
+        BuildError {
+            reason: wp::INVALID_PATH,
+            message: format!("invalid workload path: {e}"),
+        }
+    }
+}
+
+/// The decoded files of a placement, each at its path below `dir`.
+fn decoded_files(
+    placement: &WorkPlacement,
+    dir: &StorePath,
+) -> Result<Vec<(StorePath, Blob)>, BuildError> {
+    let mut files = Vec::with_capacity(placement.spec.workloads.len());
+    for wl in &placement.spec.workloads {
+        let path = dir.join_file(&wl.filepath).map_err(BuildError::path)?;
+        let bytes = content::decode(&wl.content).map_err(|e| BuildError {
+            reason: wp::INVALID_CONTENT,
+            message: format!("unable to decode content of {:?}: {e}", wl.filepath),
+        })?;
+        files.push((path, Blob::from(bytes)));
+    }
+    Ok(files)
+}
+
+fn pipeline(placement: &WorkPlacement) -> &str {
+    placement
+        .metadata
+        .labels
+        .get(PIPELINE_NAME_LABEL)
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+fn required_finalizers(dest: &Destination) -> Vec<&'static str> {
+    let mut f = vec![REPO_CLEANUP_FINALIZER];
+    if dest.spec.filepath.mode == FilepathMode::None {
+        f.push(DOT_FILES_CLEANUP_FINALIZER);
+    }
+    f
+}
+
+impl<C: ControlPlane> Engine<C> {
+    pub(crate) async fn reconcile_placement(&self, namespace: &str, name: &str) -> Result<Action> {
+        let Some(placement) = self.cp.get::<WorkPlacement>(namespace, name).await? else {
+            return Ok(Action::done());
+        };
+        let Some(dest) = self
+            .cp
+            .get::<Destination>("", &placement.spec.target_destination_name)
+            .await?
+        else {
+            if placement.metadata.is_deleting() {
+                // Nothing to clean where no Destination says where the files are.
+                self.modify::<WorkPlacement>(namespace, name, |p| {
+                    p.metadata.remove_finalizer(REPO_CLEANUP_FINALIZER)
+                        | p.metadata.remove_finalizer(DOT_FILES_CLEANUP_FINALIZER)
+                })
+                .await?;
+            }
+            return Ok(Action::done());
+        };
+        let writer = match self.lookup_store(&dest).await? {
+            StoreLookup::Ready(w) => w,
+            StoreLookup::Unavailable(..) => {
+                tracing::debug!(placement = %placement.object_ref(), "repository not initialised, requeuing");
+                return Ok(Action::requeue(DEFAULT_REQUEUE));
+            }
+        };
+        let Ok(dir) = StorePath::for_destination(&dest) else {
+            return Ok(Action::done());
+        };
+        if placement.metadata.is_deleting() {
+            return self
+                .delete_placement_files(&placement, &dest, &dir, &writer)
+                .await;
+        }
+        let missing: Vec<&str> = required_finalizers(&dest)
+            .into_iter()
+            .filter(|f| !placement.metadata.has_finalizer(f))
+            .collect();
+        let placement = if missing.is_empty() {
+            placement
+        } else {
+            match self
+                .modify::<WorkPlacement>(namespace, name, |p| {
+                    missing
+                        .iter()
+                        .fold(false, |acc, f| p.metadata.add_finalizer(f) | acc)
+                })
+                .await?
+            {
+                Some(p) if !p.metadata.is_deleting() => p,
+                _ => return Ok(Action::requeue(crate::action::FAST_REQUEUE)),
+            }
+        };
+
+        let result = match self.placement_changes(&placement, &dest, &dir) {
+            Err(e) => Err(e),
+            Ok(Some(changes)) => {
+                self.cp.sync().await?;
+                writer.submit(changes).await.map_err(|e| BuildError {
+                    reason: wp::FAILED_WRITE,
+                    message: e.to_string(),
+                })
+            }
+            Ok(None) => {
+                self.cp.sync().await?;
+                self.write_aggregate(&dest, &dir, &writer, &placement, None)
+                    .await
+                    .map_err(|e| BuildError {
+                        reason: wp::FAILED_WRITE,
+                        message: e.to_string(),
+                    })
+            }
+        };
+        self.record_write(&placement, &dest, result).await
+    }
+
+    /// The change set of a nestedByMetadata or none placement; `None` for aggregatedYAML, which is
+    /// written through the Destination's aggregate gate.
+    fn placement_changes(
+        &self,
+        placement: &WorkPlacement,
+        dest: &Destination,
+        dir: &StorePath,
+    ) -> Result<Option<ChangeSet>, BuildError> {
+        let name = placement.metadata.name.clone();
+        let ops = match dest.spec.filepath.mode {
+            FilepathMode::NestedByMetadata => {
+                let pdir = layout::placement_dir(dir, placement, pipeline(placement))
+                    .map_err(BuildError::path)?;
+                let files = decoded_files(placement, &pdir)?;
+                vec![Op::ReplaceDir { dir: pdir, files }]
+            }
+            FilepathMode::None => {
+                let files = decoded_files(placement, dir)?;
+                let state_file =
+                    layout::state_file_path(dir, placement).map_err(BuildError::path)?;
+                vec![Op::PutTracked {
+                    dir: dir.clone(),
+                    state_file,
+                    files,
+                }]
+            }
+            FilepathMode::AggregatedYaml => {
+                decoded_files(placement, &StorePath::root())?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(ChangeSet::new(name, ChangeAction::Update, ops)))
+    }
+
+    /// Rewrites the Destination's aggregate from all its active placements (§3.5), `excluding` one
+    /// being deleted; deletes the file when nothing remains.
+    async fn write_aggregate(
+        &self,
+        dest: &Destination,
+        dir: &StorePath,
+        writer: &StoreWriter,
+        placement: &WorkPlacement,
+        excluding: Option<&str>,
+    ) -> Result<Option<String>, waybill_stores::StoreError> {
+        let path = layout::aggregate_path(dest, dir).map_err(|e| {
+            waybill_stores::StoreError::Config(format!("spec.filepath.filename: {e}"))
+        })?;
+        let dest_name = dest.metadata.name.clone();
+        let writer_name = placement.metadata.name.clone();
+        self.aggregates
+            .write(&dest_name, || async {
+                let mut all = self
+                    .cp
+                    .list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, &dest_name)])
+                    .await
+                    .map_err(|e| {
+                        waybill_stores::StoreError::Other(format!(
+                            "failed to get all workplacements for destination: {e}"
+                        ))
+                    })?;
+                all.retain(|p| {
+                    !p.metadata.is_deleting() && Some(p.metadata.name.as_str()) != excluding
+                });
+                all.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+                let mut docs: Vec<Vec<u8>> = Vec::new();
+                for p in &all {
+                    // A placement whose content cannot be decoded fails on its own; it is left out here.
+                    if let Ok(files) = decoded_files(p, &StorePath::root()) {
+                        docs.extend(files.into_iter().map(|(_, b)| b.to_vec()));
+                    }
+                }
+                let (action, op) = if docs.is_empty() {
+                    (ChangeAction::Delete, Op::Delete { path: path.clone() })
+                } else {
+                    (
+                        ChangeAction::Update,
+                        Op::Put {
+                            path: path.clone(),
+                            content: Blob::from(docs.join(&b"\n---\n"[..])),
+                        },
+                    )
+                };
+                writer
+                    .submit(ChangeSet::new(writer_name.clone(), action, vec![op]))
+                    .await
+            })
+            .await
+    }
+
+    /// Records the outcome of a write in the placement's status, with an event when it changed.
+    async fn record_write(
+        &self,
+        placement: &WorkPlacement,
+        dest: &Destination,
+        result: Result<Option<String>, BuildError>,
+    ) -> Result<Action> {
+        let key = placement.object_ref();
+        let (ns, name) = (placement.metadata.ns(), placement.metadata.name.as_str());
+        let generation = placement.metadata.generation;
+        match result {
+            Ok(version) => {
+                let version = {
+                    // A poisoned map is still a valid map.
+                    let mut cache = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+                    match version {
+                        Some(v) => {
+                            cache.insert(key.clone(), v.clone());
+                            Some(v)
+                        }
+                        None => cache.get(&key).cloned(),
+                    }
+                };
+                let (_, changed) = self
+                    .modify_status::<WorkPlacement>(ns, name, |p, now| {
+                        let st = p.status.get_or_insert_with(WorkPlacementStatus::default);
+                        let mut changed =
+                            status::set_placement_written(&mut st.conditions, generation, now);
+                        if let Some(v) = &version
+                            && st.version_id != *v
+                        {
+                            st.version_id = v.clone();
+                            changed = true;
+                        }
+                        if st.observed_generation != generation {
+                            st.observed_generation = generation;
+                            changed = true;
+                        }
+                        changed
+                    })
+                    .await?;
+                self.versions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                if changed {
+                    let dest_name = &dest.metadata.name;
+                    let msg = match &version {
+                        Some(v) => format!(
+                            "successfully written to Destination: {dest_name} with versionID: {v}"
+                        ),
+                        None => format!("successfully written to Destination: {dest_name}"),
+                    };
+                    self.event(&key, Event::normal(wp::WRITTEN, msg)).await;
+                }
+                Ok(self
+                    .config
+                    .resync_interval
+                    .map(Action::requeue)
+                    .unwrap_or_default())
+            }
+            Err(e) => {
+                let (_, changed) = self
+                    .modify_status::<WorkPlacement>(ns, name, |p, now| {
+                        let st = p.status.get_or_insert_with(WorkPlacementStatus::default);
+                        status::set_placement_failed(
+                            &mut st.conditions,
+                            e.reason,
+                            &e.message,
+                            generation,
+                            now,
+                        )
+                    })
+                    .await?;
+                if changed {
+                    let msg = format!(
+                        "error writing to destination; check kubectl get destination for more info: {}",
+                        e.message
+                    );
+                    self.event(&key, Event::warning("FailedWriteToDestination", msg))
+                        .await;
+                }
+                Ok(Action::requeue(DEFAULT_REQUEUE))
+            }
+        }
+    }
+
+    /// Placement deletion (§6.5): remove what the placement wrote, then its finalizers.
+    async fn delete_placement_files(
+        &self,
+        placement: &WorkPlacement,
+        dest: &Destination,
+        dir: &StorePath,
+        writer: &StoreWriter,
+    ) -> Result<Action> {
+        let (ns, name) = (placement.metadata.ns(), placement.metadata.name.as_str());
+        if placement.metadata.has_finalizer(REPO_CLEANUP_FINALIZER)
+            || placement
+                .metadata
+                .has_finalizer(DOT_FILES_CLEANUP_FINALIZER)
+        {
+            self.cp.sync().await?;
+            let result = match dest.spec.filepath.mode {
+                FilepathMode::NestedByMetadata => {
+                    match layout::placement_dir(dir, placement, pipeline(placement)) {
+                        Ok(pdir) => {
+                            writer
+                                .submit(ChangeSet::new(
+                                    name,
+                                    ChangeAction::Delete,
+                                    vec![Op::Delete { path: pdir }],
+                                ))
+                                .await
+                        }
+                        // Nothing can have been written for a placement whose directory is invalid.
+                        Err(_) => Ok(None),
+                    }
+                }
+                FilepathMode::None => match layout::state_file_path(dir, placement) {
+                    Ok(state_file) => {
+                        let op = Op::DeleteTracked {
+                            dir: dir.clone(),
+                            state_file,
+                        };
+                        writer
+                            .submit(ChangeSet::new(name, ChangeAction::Delete, vec![op]))
+                            .await
+                    }
+                    Err(_) => Ok(None),
+                },
+                FilepathMode::AggregatedYaml => {
+                    self.write_aggregate(dest, dir, writer, placement, Some(name))
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                let msg = format!("failed to delete files from repository: {e}");
+                self.event(
+                    &placement.object_ref(),
+                    Event::warning("FailedDeleteFilesFromRepository", msg),
+                )
+                .await;
+                return Ok(Action::requeue(DEFAULT_REQUEUE));
+            }
+        }
+        self.modify::<WorkPlacement>(ns, name, |p| {
+            p.metadata.remove_finalizer(REPO_CLEANUP_FINALIZER)
+                | p.metadata.remove_finalizer(DOT_FILES_CLEANUP_FINALIZER)
+        })
+        .await?;
+        Ok(Action::done())
+    }
+}

@@ -1,0 +1,226 @@
+//! GitStateStore and BucketStateStore reconcilers (§7): fetch the secret, build or reuse the writer,
+//! prove write permission, report `Ready`.
+
+use waybill_core::api::{
+    BucketStateStore, GitStateStore, Resource, Secret, SecretRef, StateStoreStatus,
+};
+use waybill_core::conditions::{READY, store as s};
+use waybill_core::meta::{Condition, ConditionStatus, set_condition};
+use waybill_stores::{StoreError, StoreWriter};
+
+use crate::action::{Action, DEFAULT_REQUEUE};
+use crate::backends;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::port::{ControlPlane, Event};
+use crate::registry::StoreKey;
+
+/// Access to the parts both store kinds share.
+pub(crate) trait StoreObject: Resource {
+    fn secret_ref(&self) -> Option<&SecretRef>;
+    fn status_mut(&mut self) -> &mut Option<StateStoreStatus>;
+    fn writer_label() -> &'static str;
+}
+
+impl StoreObject for GitStateStore {
+    fn secret_ref(&self) -> Option<&SecretRef> {
+        self.spec.secret_ref.as_ref()
+    }
+    fn status_mut(&mut self) -> &mut Option<StateStoreStatus> {
+        &mut self.status
+    }
+    fn writer_label() -> &'static str {
+        "git"
+    }
+}
+
+impl StoreObject for BucketStateStore {
+    fn secret_ref(&self) -> Option<&SecretRef> {
+        self.spec.secret_ref.as_ref()
+    }
+    fn status_mut(&mut self) -> &mut Option<StateStoreStatus> {
+        &mut self.status
+    }
+    fn writer_label() -> &'static str {
+        "bucket"
+    }
+}
+
+/// A store's verdict: ready, or not with a reason and message.
+struct Verdict {
+    ready: bool,
+    reason: &'static str,
+    message: String,
+    requeue: bool,
+}
+
+impl Verdict {
+    fn not_ready(reason: &'static str, message: String, requeue: bool) -> Verdict {
+        Verdict {
+            ready: false,
+            reason,
+            message,
+            requeue,
+        }
+    }
+}
+
+impl<C: ControlPlane> Engine<C> {
+    pub(crate) async fn reconcile_git_store(&self, name: &str) -> Result<Action> {
+        self.reconcile_store::<GitStateStore>(name).await
+    }
+
+    pub(crate) async fn reconcile_bucket_store(&self, name: &str) -> Result<Action> {
+        self.reconcile_store::<BucketStateStore>(name).await
+    }
+
+    async fn reconcile_store<K: StoreObject>(&self, name: &str) -> Result<Action> {
+        let key = StoreKey::new(K::KIND, name);
+        let Some(store) = self.cp.get::<K>("", name).await? else {
+            if self.stores.remove(&key) {
+                tracing::info!(store = %key, "state store deleted; its writer was dropped");
+            }
+            return Ok(Action::done());
+        };
+        if store.meta().is_deleting() {
+            self.stores.remove(&key);
+            return Ok(Action::done());
+        }
+        let verdict = self.evaluate_store(&key, &store).await?;
+        let generation = store.meta().generation;
+        let (stored, changed) = self
+            .modify_status::<K>("", name, |obj, now| {
+                let status = obj
+                    .status_mut()
+                    .get_or_insert_with(StateStoreStatus::default);
+                let cond = Condition::new(
+                    READY,
+                    ConditionStatus::from_bool(verdict.ready),
+                    verdict.reason,
+                    verdict.message.clone(),
+                )
+                .with_generation(generation);
+                let mut changed = set_condition(&mut status.conditions, cond, now);
+                let text = if verdict.ready {
+                    s::STATUS_READY
+                } else {
+                    s::STATUS_NOT_READY
+                };
+                if status.status != text {
+                    status.status = text.to_string();
+                    changed = true;
+                }
+                if status.observed_generation != generation {
+                    status.observed_generation = generation;
+                    changed = true;
+                }
+                changed
+            })
+            .await?;
+        if changed && let Some(stored) = stored {
+            let event = if verdict.ready {
+                Event::normal("Ready", format!("{} {:?} is ready", K::KIND, name))
+            } else {
+                Event::warning("NotReady", verdict.message.clone())
+            };
+            self.event(&stored.object_ref(), event).await;
+        }
+        Ok(if verdict.requeue {
+            Action::requeue(DEFAULT_REQUEUE)
+        } else {
+            Action::done()
+        })
+    }
+
+    async fn evaluate_store<K: StoreObject>(&self, key: &StoreKey, store: &K) -> Result<Verdict> {
+        let secret = match store.secret_ref() {
+            Some(r) if !r.name.is_empty() => match self
+                .cp
+                .get::<Secret>(r.effective_namespace(), &r.name)
+                .await?
+            {
+                Some(secret) => Some(secret),
+                None => {
+                    self.stores.remove(key);
+                    let msg = format!(
+                        "Secret {} not found in namespace {}",
+                        r.name,
+                        r.effective_namespace()
+                    );
+                    return Ok(Verdict::not_ready(s::SECRET_NOT_FOUND, msg, false));
+                }
+            },
+            _ => None,
+        };
+        let fingerprint = backends::fingerprint(&store.spec_value(), secret.as_ref());
+        let writer = match (self.stores.get(key), self.stores.fingerprint(key)) {
+            (Some(w), Some(fp)) if fp == fingerprint => w,
+            _ => {
+                self.stores.remove(key);
+                match self.build_backend(store, secret.as_ref()).await {
+                    Ok(backend) => {
+                        let writer = StoreWriter::spawn(backend, self.config.coalescing);
+                        self.stores.insert(key.clone(), fingerprint, writer.clone());
+                        writer
+                    }
+                    Err(e) => {
+                        let (reason, message) = init_failure::<K>(&e);
+                        return Ok(Verdict::not_ready(reason, message, true));
+                    }
+                }
+            }
+        };
+        if let Err(e) = writer.check_write_permission().await {
+            self.stores.remove(key);
+            let reason = if matches!(e, StoreError::Unreachable(_)) {
+                s::UNREACHABLE
+            } else {
+                s::ERROR_VALIDATING_PERMISSIONS
+            };
+            return Ok(Verdict::not_ready(
+                reason,
+                format!("{}{e}", s::VALIDATING_PREFIX),
+                true,
+            ));
+        }
+        Ok(Verdict {
+            ready: true,
+            reason: s::READY,
+            message: s::READY_MSG.to_string(),
+            requeue: false,
+        })
+    }
+
+    async fn build_backend<K: StoreObject>(
+        &self,
+        store: &K,
+        secret: Option<&Secret>,
+    ) -> Result<Box<dyn waybill_stores::Backend>, StoreError> {
+        let any = store.clone().into_any();
+        match &any {
+            waybill_core::AnyObject::GitStateStore(g) => {
+                backends::git_backend(g, secret, &self.config.base_dir, self.config.dry_run).await
+            }
+            waybill_core::AnyObject::BucketStateStore(b) => {
+                backends::bucket_backend(b, secret, self.config.dry_run).await
+            }
+            other => Err(StoreError::Config(format!(
+                "unknown state store type: {}",
+                other.kind()
+            ))),
+        }
+    }
+}
+
+/// Reason and message for a writer that could not be built (§2.6, difference 10).
+fn init_failure<K: StoreObject>(e: &StoreError) -> (&'static str, String) {
+    let reason = if matches!(e, StoreError::Unreachable(_)) {
+        s::UNREACHABLE
+    } else {
+        s::ERROR_INITIALISING_WRITER
+    };
+    (
+        reason,
+        format!("unable to create {} writer: {e}", K::writer_label()),
+    )
+}
