@@ -38,13 +38,7 @@ mod tests {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(s.as_bytes()))
         };
-        assert_eq!(
-            digest(CANARY_NAMESPACE),
-            "2ea177cae77185d1c7917fd800f5a41738c99113a02f3e81e98a7b940b58eb7d"
-        );
-        assert_eq!(
-            digest(CANARY_CONFIGMAP),
-            "9a9057467627233cce2a86742e25be205396f735d1fee4d67cedd25ddddbabb2"
-        );
+        assert_eq!(digest(CANARY_NAMESPACE), "2ea177cae77185d1c7917fd800f5a41738c99113a02f3e81e98a7b940b58eb7d");
+        assert_eq!(digest(CANARY_CONFIGMAP), "9a9057467627233cce2a86742e25be205396f735d1fee4d67cedd25ddddbabb2");
     }
 }

@@ -37,23 +37,13 @@ pub enum Op {
     /// Remove a file, or a whole directory with everything below it. Absent paths are not an error.
     Delete { path: StorePath },
     /// Make `dir` hold exactly `files` (full paths below `dir`): the `nestedByMetadata` write.
-    ReplaceDir {
-        dir: StorePath,
-        files: Vec<(StorePath, Blob)>,
-    },
+    ReplaceDir { dir: StorePath, files: Vec<(StorePath, Blob)> },
     /// The `none`-mode write: put `files`, delete what the previous `state_file` listed and `files` no
     /// longer has, and record `files` in `state_file`. Old entries are re-based under `dir`.
-    PutTracked {
-        dir: StorePath,
-        state_file: StorePath,
-        files: Vec<(StorePath, Blob)>,
-    },
+    PutTracked { dir: StorePath, state_file: StorePath, files: Vec<(StorePath, Blob)> },
     /// The `none`-mode deletion: delete what `state_file` lists, then the state file. A missing state file
     /// means nothing was written (difference 14).
-    DeleteTracked {
-        dir: StorePath,
-        state_file: StorePath,
-    },
+    DeleteTracked { dir: StorePath, state_file: StorePath },
 }
 
 /// What one reconcile submits to a store's writer.
@@ -67,11 +57,7 @@ pub struct ChangeSet {
 
 impl ChangeSet {
     pub fn new(name: impl Into<String>, action: Action, ops: Vec<Op>) -> Self {
-        ChangeSet {
-            name: name.into(),
-            action,
-            ops,
-        }
+        ChangeSet { name: name.into(), action, ops }
     }
 }
 
@@ -100,10 +86,7 @@ pub fn expand_put_tracked(
         steps.push(Step::Put(path.clone(), content.clone()));
     }
     let listed: Vec<StorePath> = files.iter().map(|(p, _)| p.clone()).collect();
-    steps.push(Step::Put(
-        state_file.clone(),
-        Blob::from(statefile::render(&listed).into_bytes()),
-    ));
+    steps.push(Step::Put(state_file.clone(), Blob::from(statefile::render(&listed).into_bytes())));
     Ok(steps)
 }
 
@@ -116,18 +99,12 @@ pub fn expand_delete_tracked(
     let Some(bytes) = previous else {
         return Ok(Vec::new());
     };
-    let mut steps: Vec<Step> = previous_entries(dir, Some(bytes))?
-        .into_iter()
-        .map(Step::Delete)
-        .collect();
+    let mut steps: Vec<Step> = previous_entries(dir, Some(bytes))?.into_iter().map(Step::Delete).collect();
     steps.push(Step::Delete(state_file.clone()));
     Ok(steps)
 }
 
-fn previous_entries(
-    dir: &StorePath,
-    previous: Option<&[u8]>,
-) -> Result<Vec<StorePath>, StateFileError> {
+fn previous_entries(dir: &StorePath, previous: Option<&[u8]>) -> Result<Vec<StorePath>, StateFileError> {
     let Some(bytes) = previous else {
         return Ok(Vec::new());
     };
@@ -148,22 +125,11 @@ pub fn commit_message(sets: &[&ChangeSet]) -> String {
     match sets {
         [one] => format!("{} from: {}", one.action.as_str(), one.name),
         many => {
-            let action = if many.iter().any(|c| c.action == Action::Update) {
-                Action::Update
-            } else {
-                Action::Delete
-            };
-            let mut lines: Vec<String> = many
-                .iter()
-                .map(|c| format!("{} from: {}", c.action.as_str(), c.name))
-                .collect();
+            let action = if many.iter().any(|c| c.action == Action::Update) { Action::Update } else { Action::Delete };
+            let mut lines: Vec<String> =
+                many.iter().map(|c| format!("{} from: {}", c.action.as_str(), c.name)).collect();
             lines.dedup();
-            format!(
-                "{} from: {} placements\n\n{}\n",
-                action.as_str(),
-                many.len(),
-                lines.join("\n")
-            )
+            format!("{} from: {} placements\n\n{}\n", action.as_str(), many.len(), lines.join("\n"))
         }
     }
 }
@@ -185,17 +151,10 @@ mod tests {
         // Scenario 67: old state file [banana, apple, fruit] → deletes banana and apple.
         let dir = p("test-path");
         let state = p("test-path/.kratix/default-test-work-placement.yaml");
-        let files = vec![
-            (p("test-path/fruit.yaml"), blob("a")),
-            (p("test-path/file2.yaml"), blob("b")),
-        ];
-        let steps = expand_put_tracked(
-            &dir,
-            &state,
-            &files,
-            Some(b"files:\n- banana.yaml\n- apple.yaml\n- fruit.yaml\n"),
-        )
-        .unwrap();
+        let files = vec![(p("test-path/fruit.yaml"), blob("a")), (p("test-path/file2.yaml"), blob("b"))];
+        let steps =
+            expand_put_tracked(&dir, &state, &files, Some(b"files:\n- banana.yaml\n- apple.yaml\n- fruit.yaml\n"))
+                .unwrap();
         let deletes: Vec<&str> = steps
             .iter()
             .filter_map(|s| match s {
@@ -203,37 +162,19 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            deletes,
-            vec!["test-path/banana.yaml", "test-path/apple.yaml"]
-        );
+        assert_eq!(deletes, vec!["test-path/banana.yaml", "test-path/apple.yaml"]);
         let last = steps.last().unwrap();
-        assert_eq!(
-            last,
-            &Step::Put(
-                state.clone(),
-                blob("files:\n- test-path/fruit.yaml\n- test-path/file2.yaml\n")
-            )
-        );
+        assert_eq!(last, &Step::Put(state.clone(), blob("files:\n- test-path/fruit.yaml\n- test-path/file2.yaml\n")));
     }
 
     #[test]
     fn deleting_without_a_state_file_deletes_nothing() {
         let steps = expand_delete_tracked(&p("d"), &p("d/.kratix/ns-wp.yaml"), None).unwrap();
         assert!(steps.is_empty());
-        let steps = expand_delete_tracked(
-            &p("d"),
-            &p("d/.kratix/ns-wp.yaml"),
-            Some(b"files:\n- d/a.yaml\n- ../../etc/x\n"),
-        )
-        .unwrap();
-        assert_eq!(
-            steps,
-            vec![
-                Step::Delete(p("d/a.yaml")),
-                Step::Delete(p("d/.kratix/ns-wp.yaml"))
-            ]
-        );
+        let steps =
+            expand_delete_tracked(&p("d"), &p("d/.kratix/ns-wp.yaml"), Some(b"files:\n- d/a.yaml\n- ../../etc/x\n"))
+                .unwrap();
+        assert_eq!(steps, vec![Step::Delete(p("d/a.yaml")), Step::Delete(p("d/.kratix/ns-wp.yaml"))]);
     }
 
     #[test]

@@ -29,9 +29,7 @@ pub fn decode(content: &str) -> Result<Vec<u8>, ContentError> {
     let mut out = Vec::with_capacity(compressed.len() * 3);
     MultiGzDecoder::new(compressed.as_slice())
         .read_to_end(&mut out)
-        .map_err(|e| ContentError {
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ContentError { reason: e.to_string() })?;
     Ok(out)
 }
 
@@ -41,9 +39,7 @@ fn kratix_encoded(content: &str) -> Option<Vec<u8>> {
     if !content.starts_with("H4s") {
         return None;
     }
-    let bytes = STANDARD
-        .decode(content.trim_end_matches(['\n', '\r']))
-        .ok()?;
+    let bytes = STANDARD.decode(content.trim_end_matches(['\n', '\r'])).ok()?;
     bytes.starts_with(&GZIP_MAGIC).then_some(bytes)
 }
 
@@ -70,10 +66,7 @@ mod tests {
             ("aGVsbG8=".to_string(), Ok(b"aGVsbG8=".to_vec())),
             (String::new(), Ok(Vec::new())),
             // Base64 of the gzip magic followed by garbage is a corrupt stream.
-            (
-                STANDARD.encode([0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad]),
-                Err(()),
-            ),
+            (STANDARD.encode([0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad]), Err(())),
         ];
         for (content, want) in cases {
             let got = decode(&content).map_err(|_| ());

@@ -89,17 +89,11 @@ mod tests {
             (&["", "a"], "a"),
             (&["a", ""], "a"),
             (&["worker-1/", "redis.yaml"], "worker-1/redis.yaml"),
-            (
-                &[".", "dependencies/kratix-canary-namespace.yaml"],
-                "dependencies/kratix-canary-namespace.yaml",
-            ),
+            (&[".", "dependencies/kratix-canary-namespace.yaml"], "dependencies/kratix-canary-namespace.yaml"),
             (&["/", "dependencies"], "/dependencies"),
             (&["clusters", "../escape"], "escape"),
             (&["", "../escape"], "../escape"),
-            (
-                &["test-path/", ".kratix", "default-wp.yaml"],
-                "test-path/.kratix/default-wp.yaml",
-            ),
+            (&["test-path/", ".kratix", "default-wp.yaml"], "test-path/.kratix/default-wp.yaml"),
             (&["a", "", "b"], "a/b"),
         ];
         for (elems, want) in cases {

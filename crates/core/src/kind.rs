@@ -18,14 +18,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::Secret,
-        Kind::GitStateStore,
-        Kind::BucketStateStore,
-        Kind::Destination,
-        Kind::Work,
-        Kind::WorkPlacement,
-    ];
+    pub const ALL: [Kind; 6] =
+        [Kind::Secret, Kind::GitStateStore, Kind::BucketStateStore, Kind::Destination, Kind::Work, Kind::WorkPlacement];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,16 +65,8 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
-        let namespace = if kind.namespaced() {
-            namespace.to_string()
-        } else {
-            String::new()
-        };
-        ObjectRef {
-            kind,
-            namespace,
-            name: name.to_string(),
-        }
+        let namespace = if kind.namespaced() { namespace.to_string() } else { String::new() };
+        ObjectRef { kind, namespace, name: name.to_string() }
     }
 
     pub fn cluster(kind: Kind, name: &str) -> Self {

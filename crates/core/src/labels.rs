@@ -10,16 +10,11 @@ pub const DRY_RUN_LABEL: &str = "kratix.io/dry-run";
 pub const DESTINATION_CLEANUP_FINALIZER: &str = "kratix.io/destination-cleanup";
 pub const WORK_CLEANUP_FINALIZER: &str = "kratix.io/work-cleanup";
 pub const REPO_CLEANUP_FINALIZER: &str = "finalizers.workplacement.kratix.io/repo-cleanup";
-pub const DOT_FILES_CLEANUP_FINALIZER: &str =
-    "finalizers.workplacement.kratix.io/kratix-dot-files-cleanup";
+pub const DOT_FILES_CLEANUP_FINALIZER: &str = "finalizers.workplacement.kratix.io/kratix-dot-files-cleanup";
 
 /// Trace annotations whose existing placement values survive a Work annotation merge (§1.6).
-pub const TRACE_ANNOTATIONS: [&str; 4] = [
-    "kratix.io/trace-parent",
-    "kratix.io/trace-state",
-    "kratix.io/trace-timestamp",
-    "kratix.io/trace-generation",
-];
+pub const TRACE_ANNOTATIONS: [&str; 4] =
+    ["kratix.io/trace-parent", "kratix.io/trace-state", "kratix.io/trace-timestamp", "kratix.io/trace-generation"];
 
 /// Group id of the default workload group (`md5(".")`).
 pub const DEFAULT_GROUP_ID: &str = "5058f1af8388633f609cadb75a75dc9d";
@@ -34,8 +29,7 @@ fn is_qualified_name_part(s: &str) -> bool {
         && s.len() <= 63
         && s.starts_with(is_alnum)
         && s.ends_with(is_alnum)
-        && s.chars()
-            .all(|c| is_alnum(c) || matches!(c, '-' | '_' | '.'))
+        && s.chars().all(|c| is_alnum(c) || matches!(c, '-' | '_' | '.'))
 }
 
 /// An RFC 1123 subdomain: lowercase alphanumerics, `-` and `.`, at most 253 characters.
@@ -46,9 +40,7 @@ pub fn is_dns_subdomain(s: &str) -> bool {
             !label.is_empty()
                 && label.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && label.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
 }
 
@@ -61,9 +53,7 @@ pub fn label_key_error(key: &str) -> Option<String> {
     if let Some(prefix) = prefix
         && !is_dns_subdomain(prefix)
     {
-        return Some(format!(
-            "label key {key:?}: prefix must be a lowercase DNS subdomain"
-        ));
+        return Some(format!("label key {key:?}: prefix must be a lowercase DNS subdomain"));
     }
     if !is_qualified_name_part(name) {
         return Some(format!(

@@ -56,16 +56,9 @@ impl StorePath {
         }
         let cleaned = gopath::clean(raw);
         if cleaned == ".." || cleaned.starts_with("../") {
-            return Err(PathProblem::Escapes {
-                path: raw.to_string(),
-                base: String::new(),
-            });
+            return Err(PathProblem::Escapes { path: raw.to_string(), base: String::new() });
         }
-        Ok(StorePath(if cleaned == "." {
-            String::new()
-        } else {
-            cleaned
-        }))
+        Ok(StorePath(if cleaned == "." { String::new() } else { cleaned }))
     }
 
     /// A state store's own `spec.path`: one leading `/` is dropped (as Kratix's Git writer does, and as
@@ -88,10 +81,7 @@ impl StorePath {
         }
         let cleaned = gopath::clean(rel);
         if cleaned == ".." || cleaned.starts_with("../") {
-            return Err(PathProblem::Escapes {
-                path: rel.to_string(),
-                base: self.0.clone(),
-            });
+            return Err(PathProblem::Escapes { path: rel.to_string(), base: self.0.clone() });
         }
         Ok(self.append(&cleaned))
     }
@@ -124,13 +114,11 @@ impl StorePath {
         if base.is_root() {
             return Some(&self.0);
         }
-        self.0.strip_prefix(base.0.as_str()).and_then(|rest| {
-            if rest.is_empty() {
-                Some("")
-            } else {
-                rest.strip_prefix('/')
-            }
-        })
+        self.0.strip_prefix(base.0.as_str()).and_then(
+            |rest| {
+                if rest.is_empty() { Some("") } else { rest.strip_prefix('/') }
+            },
+        )
     }
 
     fn append(&self, cleaned: &str) -> StorePath {
@@ -161,14 +149,12 @@ fn check_chars(raw: &str) -> Result<(), PathProblem> {
 /// The two canary paths of a Destination (§3.2): namespace canary first, then the configmap canary.
 pub fn canary_paths(destination: &Destination, dir: &StorePath) -> [StorePath; 2] {
     let (ns, cm) = match destination.spec.filepath.mode {
-        FilepathMode::NestedByMetadata => (
-            format!("dependencies/{CANARY_NAMESPACE_FILE}"),
-            format!("resources/{CANARY_CONFIGMAP_FILE}"),
-        ),
-        FilepathMode::None | FilepathMode::AggregatedYaml => (
-            CANARY_NAMESPACE_FILE.to_string(),
-            CANARY_CONFIGMAP_FILE.to_string(),
-        ),
+        FilepathMode::NestedByMetadata => {
+            (format!("dependencies/{CANARY_NAMESPACE_FILE}"), format!("resources/{CANARY_CONFIGMAP_FILE}"))
+        }
+        FilepathMode::None | FilepathMode::AggregatedYaml => {
+            (CANARY_NAMESPACE_FILE.to_string(), CANARY_CONFIGMAP_FILE.to_string())
+        }
     };
     // Both are fixed, clean relative paths: appending cannot escape.
     [dir.append(&ns), dir.append(&cm)]
@@ -184,28 +170,15 @@ pub fn short_id(id: &str) -> &str {
 
 /// The directory a `nestedByMetadata` placement owns (§3.3):
 /// `dependencies/<promise>/<pipeline>/<id5>` or `resources/<ns>/<promise>/<resource>/<pipeline>/<id5>`.
-pub fn placement_dir(
-    dir: &StorePath,
-    placement: &WorkPlacement,
-    pipeline: &str,
-) -> Result<StorePath, PathProblem> {
+pub fn placement_dir(dir: &StorePath, placement: &WorkPlacement, pipeline: &str) -> Result<StorePath, PathProblem> {
     let spec = &placement.spec;
     let (area, parts): (&str, Vec<&str>) = if placement.is_resource_request() {
         (
             "resources",
-            vec![
-                placement.metadata.ns(),
-                &spec.promise_name,
-                &spec.resource_name,
-                pipeline,
-                short_id(&spec.id),
-            ],
+            vec![placement.metadata.ns(), &spec.promise_name, &spec.resource_name, pipeline, short_id(&spec.id)],
         )
     } else {
-        (
-            "dependencies",
-            vec![&spec.promise_name, pipeline, short_id(&spec.id)],
-        )
+        ("dependencies", vec![&spec.promise_name, pipeline, short_id(&spec.id)])
     };
     let area_dir = dir.append(area);
     let rel = gopath::join(&parts);
@@ -217,23 +190,13 @@ pub fn placement_dir(
 }
 
 /// The `.kratix` state file of a `none`-mode placement (§3.4).
-pub fn state_file_path(
-    dir: &StorePath,
-    placement: &WorkPlacement,
-) -> Result<StorePath, PathProblem> {
-    let name = format!(
-        "{}-{}.yaml",
-        placement.metadata.ns(),
-        placement.metadata.name
-    );
+pub fn state_file_path(dir: &StorePath, placement: &WorkPlacement) -> Result<StorePath, PathProblem> {
+    let name = format!("{}-{}.yaml", placement.metadata.ns(), placement.metadata.name);
     dir.append(".kratix").join_file(&name)
 }
 
 /// The aggregate file of an `aggregatedYAML` Destination (§3.5).
-pub fn aggregate_path(
-    destination: &Destination,
-    dir: &StorePath,
-) -> Result<StorePath, PathProblem> {
+pub fn aggregate_path(destination: &Destination, dir: &StorePath) -> Result<StorePath, PathProblem> {
     dir.join_file(destination.aggregate_filename())
 }
 
@@ -247,10 +210,7 @@ mod tests {
             "worker-1",
             DestinationSpec {
                 path: Some(path.to_string()),
-                filepath: FilepathSpec {
-                    mode,
-                    filename: String::new(),
-                },
+                filepath: FilepathSpec { mode, filename: String::new() },
                 ..Default::default()
             },
         )
@@ -337,17 +297,9 @@ mod tests {
             let dir = StorePath::for_destination(&d).unwrap();
             let wp_dir = placement_dir(&dir, &redis("default"), "instance-configure").unwrap();
             let file = wp_dir.join_file("redis.yaml").unwrap().under(&root);
-            assert_eq!(
-                file.as_str(),
-                nested,
-                "nested file for store {store_path:?} dest {dest_path:?}"
-            );
+            assert_eq!(file.as_str(), nested, "nested file for store {store_path:?} dest {dest_path:?}");
             let flat_file = dir.join_file("redis.yaml").unwrap().under(&root);
-            assert_eq!(
-                flat_file.as_str(),
-                flat,
-                "flat file for store {store_path:?} dest {dest_path:?}"
-            );
+            assert_eq!(flat_file.as_str(), flat, "flat file for store {store_path:?} dest {dest_path:?}");
             assert_eq!(canary_paths(&d, &dir)[0].under(&root).as_str(), canary);
         }
     }
@@ -355,10 +307,7 @@ mod tests {
     #[test]
     fn a_destination_path_that_leaves_the_store_is_refused() {
         for path in ["../escape", "a/../../b", "..", "a\\b"] {
-            assert!(
-                StorePath::for_destination(&dest(path, FilepathMode::None)).is_err(),
-                "{path}"
-            );
+            assert!(StorePath::for_destination(&dest(path, FilepathMode::None)).is_err(), "{path}");
         }
     }
 
@@ -374,16 +323,7 @@ mod tests {
         for (rel, want) in ok {
             assert_eq!(dir.join_file(rel).unwrap().as_str(), want);
         }
-        let bad = [
-            "",
-            "/etc/x",
-            "../x",
-            "a/../../x",
-            "x\0y",
-            "a\\b",
-            ".",
-            "a/..",
-        ];
+        let bad = ["", "/etc/x", "../x", "a/../../x", "x\0y", "a\\b", ".", "a/.."];
         for rel in bad {
             assert!(dir.join_file(rel).is_err(), "{rel:?} must be refused");
         }
@@ -394,14 +334,9 @@ mod tests {
         let mut wp = redis("kratix-platform-system");
         wp.spec.resource_name.clear();
         let dir = StorePath::parse("test-path").unwrap();
+        assert_eq!(placement_dir(&dir, &wp, "").unwrap().as_str(), "test-path/dependencies/redis/5058f");
         assert_eq!(
-            placement_dir(&dir, &wp, "").unwrap().as_str(),
-            "test-path/dependencies/redis/5058f"
-        );
-        assert_eq!(
-            placement_dir(&dir, &wp, "promise-configure")
-                .unwrap()
-                .as_str(),
+            placement_dir(&dir, &wp, "promise-configure").unwrap().as_str(),
             "test-path/dependencies/redis/promise-configure/5058f"
         );
     }

@@ -56,20 +56,12 @@ impl fmt::Display for Problem {
 pub fn parse(text: &str) -> Vec<Document> {
     let mut docs = Vec::new();
     for (start_line, body) in split_documents(text) {
-        if body
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
+        if body.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             continue;
         }
         let index = docs.len() + 1;
         let (identity, result) = parse_document(&body, start_line);
-        docs.push(Document {
-            index,
-            line: start_line,
-            identity,
-            result,
-        });
+        docs.push(Document { index, line: start_line, identity, result });
     }
     docs
 }
@@ -79,8 +71,7 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut current = String::new();
     let mut start = 1;
     for (i, line) in text.lines().enumerate() {
-        let is_separator =
-            line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "...";
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "...";
         if is_separator {
             out.push((start, std::mem::take(&mut current)));
             start = i + 2;
@@ -98,49 +89,23 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-fn parse_document(
-    body: &str,
-    start_line: usize,
-) -> (Option<ObjectRef>, Result<AnyObject, Vec<FieldError>>) {
+fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<AnyObject, Vec<FieldError>>) {
     let value: Value = match serde_saphyr::from_str(body) {
         Ok(v) => v,
         Err(e) => {
             let e = e.without_snippet();
-            let at = e
-                .location()
-                .map(|l| format!(" at line {}", l.line() as usize + start_line - 1))
-                .unwrap_or_default();
+            let at =
+                e.location().map(|l| format!(" at line {}", l.line() as usize + start_line - 1)).unwrap_or_default();
             let msg = first_line(&e.to_string());
-            return (
-                None,
-                Err(vec![FieldError::new(
-                    "",
-                    format!("malformed YAML{at}: {msg}"),
-                )]),
-            );
+            return (None, Err(vec![FieldError::new("", format!("malformed YAML{at}: {msg}"))]));
         }
     };
     let Value::Object(map) = &value else {
-        return (
-            None,
-            Err(vec![FieldError::new("", "document is not a mapping")]),
-        );
+        return (None, Err(vec![FieldError::new("", "document is not a mapping")]));
     };
-    let kind_text = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = map
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let namespace = map
-        .get("metadata")
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-        .unwrap_or("default");
+    let kind_text = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default();
+    let namespace = map.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("default");
     if kind_text.is_empty() {
         return (None, Err(vec![FieldError::new("kind", "is required")]));
     }
@@ -149,18 +114,12 @@ fn parse_document(
             None,
             Err(vec![FieldError::new(
                 "kind",
-                format!(
-                    "unknown kind {kind_text:?}; expected one of {}",
-                    known_kinds()
-                ),
+                format!("unknown kind {kind_text:?}; expected one of {}", known_kinds()),
             )]),
         );
     };
     let identity = (!name.is_empty()).then(|| ObjectRef::new(kind, namespace, name));
-    let api_version = map
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     if api_version != kind.api_version() {
         let reason = format!("must be {} for kind {kind}", kind.api_version());
         return (identity, Err(vec![FieldError::new("apiVersion", reason)]));
@@ -170,10 +129,7 @@ fn parse_document(
         Err(e) => {
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
-            return (
-                identity,
-                Err(vec![FieldError::new(field, e.into_inner().to_string())]),
-            );
+            return (identity, Err(vec![FieldError::new(field, e.into_inner().to_string())]));
         }
     };
     if kind.namespaced() && obj.meta().namespace.as_deref().unwrap_or("").is_empty() {
@@ -183,11 +139,7 @@ fn parse_document(
         obj.meta_mut().namespace = None;
     }
     let errs = validation::validate(&obj);
-    if errs.is_empty() {
-        (identity, Ok(obj))
-    } else {
-        (identity, Err(errs))
-    }
+    if errs.is_empty() { (identity, Ok(obj)) } else { (identity, Err(errs)) }
 }
 
 fn first_line(s: &str) -> String {
@@ -199,12 +151,7 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        parse(text)
-            .into_iter()
-            .filter_map(|d| d.result.err())
-            .flatten()
-            .map(|e| e.to_string())
-            .collect()
+        parse(text).into_iter().filter_map(|d| d.result.err()).flatten().map(|e| e.to_string()).collect()
     }
 
     #[test]
@@ -215,19 +162,13 @@ mod tests {
         assert_eq!((docs[0].index, docs[0].line), (1, 3));
         assert_eq!((docs[1].index, docs[1].line), (2, 12));
         assert!(docs.iter().all(|d| d.result.is_ok()));
-        assert_eq!(
-            docs[1].identity,
-            Some(ObjectRef::new(Kind::Secret, "default", "s"))
-        );
+        assert_eq!(docs[1].identity, Some(ObjectRef::new(Kind::Secret, "default", "s")));
     }
 
     #[test]
     fn problems_name_the_field_and_the_reason() {
         let cases = [
-            (
-                "kind: Gadget\nmetadata: {name: x}\n",
-                "kind: unknown kind \"Gadget\"; expected one of",
-            ),
+            ("kind: Gadget\nmetadata: {name: x}\n", "kind: unknown kind \"Gadget\"; expected one of"),
             (
                 "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: x}\nspec:\n  filepath: {mode: bogus}\n  stateStoreRef: {kind: GitStateStore, name: s}\n",
                 "spec.filepath.mode: must be one of nestedByMetadata, aggregatedYAML, none",
@@ -257,10 +198,7 @@ mod tests {
         ];
         for (text, want) in cases {
             let errs = errors(text);
-            assert!(
-                errs.iter().any(|e| e.starts_with(want)),
-                "{text:?}: {errs:?} should start with {want:?}"
-            );
+            assert!(errs.iter().any(|e| e.starts_with(want)), "{text:?}: {errs:?} should start with {want:?}");
         }
     }
 
@@ -268,10 +206,7 @@ mod tests {
     fn an_invalid_document_keeps_its_identity() {
         let text = "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: worker-9}\nspec: {filepath: {mode: x}}\n";
         let docs = parse(text);
-        assert_eq!(
-            docs[0].identity,
-            Some(ObjectRef::cluster(Kind::Destination, "worker-9"))
-        );
+        assert_eq!(docs[0].identity, Some(ObjectRef::cluster(Kind::Destination, "worker-9")));
         assert!(docs[0].result.is_err());
     }
 }

@@ -39,11 +39,7 @@ fn is_zero(v: &i64) -> bool {
 impl ObjectMeta {
     /// Metadata with a name and, for namespaced kinds, a namespace.
     pub fn named(name: impl Into<String>, namespace: Option<&str>) -> Self {
-        ObjectMeta {
-            name: name.into(),
-            namespace: namespace.map(str::to_string),
-            ..Default::default()
-        }
+        ObjectMeta { name: name.into(), namespace: namespace.map(str::to_string), ..Default::default() }
     }
 
     /// True once deletion was requested (the object waits for its finalizers).
@@ -102,11 +98,7 @@ pub enum ConditionStatus {
 
 impl ConditionStatus {
     pub fn from_bool(ok: bool) -> Self {
-        if ok {
-            ConditionStatus::True
-        } else {
-            ConditionStatus::False
-        }
+        if ok { ConditionStatus::True } else { ConditionStatus::False }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -137,12 +129,7 @@ pub struct Condition {
 
 impl Condition {
     /// A condition of `type_` with no transition time yet (it is stamped when set).
-    pub fn new(
-        type_: &str,
-        status: ConditionStatus,
-        reason: &str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(type_: &str, status: ConditionStatus, reason: &str, message: impl Into<String>) -> Self {
         Condition {
             type_: type_.to_string(),
             status,
@@ -178,11 +165,8 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: &
             let mut changed = false;
             if existing.status != new.status {
                 existing.status = new.status;
-                existing.last_transition_time = if new.last_transition_time.is_empty() {
-                    now.to_string()
-                } else {
-                    new.last_transition_time
-                };
+                existing.last_transition_time =
+                    if new.last_transition_time.is_empty() { now.to_string() } else { new.last_transition_time };
                 changed = true;
             }
             if existing.reason != new.reason {
@@ -226,31 +210,12 @@ mod tests {
     #[test]
     fn set_condition_only_moves_the_transition_time_when_the_status_flips() {
         let mut conds = Vec::new();
-        assert!(set_condition(
-            &mut conds,
-            Condition::new("Ready", ConditionStatus::False, "A", "a"),
-            "t1"
-        ));
+        assert!(set_condition(&mut conds, Condition::new("Ready", ConditionStatus::False, "A", "a"), "t1"));
         assert_eq!(conds[0].last_transition_time, "t1");
-        assert!(set_condition(
-            &mut conds,
-            Condition::new("Ready", ConditionStatus::False, "B", "b"),
-            "t2"
-        ));
-        assert_eq!(
-            conds[0].last_transition_time, "t1",
-            "reason change keeps the time"
-        );
-        assert!(!set_condition(
-            &mut conds,
-            Condition::new("Ready", ConditionStatus::False, "B", "b"),
-            "t3"
-        ));
-        assert!(set_condition(
-            &mut conds,
-            Condition::new("Ready", ConditionStatus::True, "B", "b"),
-            "t4"
-        ));
+        assert!(set_condition(&mut conds, Condition::new("Ready", ConditionStatus::False, "B", "b"), "t2"));
+        assert_eq!(conds[0].last_transition_time, "t1", "reason change keeps the time");
+        assert!(!set_condition(&mut conds, Condition::new("Ready", ConditionStatus::False, "B", "b"), "t3"));
+        assert!(set_condition(&mut conds, Condition::new("Ready", ConditionStatus::True, "B", "b"), "t4"));
         assert_eq!(conds[0].last_transition_time, "t4");
         assert!(set_condition(
             &mut conds,

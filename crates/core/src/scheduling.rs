@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{Destination, Resource, Work, WorkPlacement, WorkPlacementSpec};
 use crate::labels::{
-    DRY_RUN_LABEL, MISPLACED_LABEL, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER,
-    TARGET_DESTINATION_LABEL, TRACE_ANNOTATIONS, WORK_LABEL, WORKLOAD_GROUP_ID_LABEL,
+    DRY_RUN_LABEL, MISPLACED_LABEL, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER, TARGET_DESTINATION_LABEL,
+    TRACE_ANNOTATIONS, WORK_LABEL, WORKLOAD_GROUP_ID_LABEL,
 };
 use crate::meta::{ObjectMeta, OwnerReference};
 use crate::names::placement_name;
@@ -64,61 +64,34 @@ pub struct Plan {
 
 impl Plan {
     pub fn ids_with(&self, outcome: GroupOutcome) -> Vec<String> {
-        self.groups
-            .iter()
-            .filter(|(_, o)| *o == outcome)
-            .map(|(id, _)| id.clone())
-            .collect()
+        self.groups.iter().filter(|(_, o)| *o == outcome).map(|(id, _)| id.clone()).collect()
     }
 }
 
 /// Whether the Work asks for dry-run Destinations only.
 pub fn is_dry_run(work: &Work) -> bool {
-    work.metadata
-        .labels
-        .get(DRY_RUN_LABEL)
-        .is_some_and(|v| v == "true")
+    work.metadata.labels.get(DRY_RUN_LABEL).is_some_and(|v| v == "true")
 }
 
 /// Candidate Destinations for `selector` (§5.4): matching, not being deleted, not strict when the
 /// selector is empty, and dry-run only for dry-run selectors.
-pub fn candidates<'a>(
-    selector: &Selector,
-    destinations: &'a [Destination],
-) -> Vec<&'a Destination> {
+pub fn candidates<'a>(selector: &Selector, destinations: &'a [Destination]) -> Vec<&'a Destination> {
     let wants_dry_run = selector.requires(DRY_RUN_LABEL, "true");
     destinations
         .iter()
         .filter(|d| selector.is_empty() || selector.matches(&d.metadata.labels))
         .filter(|d| !d.metadata.is_deleting())
-        .filter(|d| {
-            !(selector.is_empty() && d.spec.strict_match_labels && !d.metadata.labels.is_empty())
-        })
-        .filter(|d| {
-            wants_dry_run
-                || d.metadata
-                    .labels
-                    .get(DRY_RUN_LABEL)
-                    .is_none_or(|v| v != "true")
-        })
+        .filter(|d| !(selector.is_empty() && d.spec.strict_match_labels && !d.metadata.labels.is_empty()))
+        .filter(|d| wants_dry_run || d.metadata.labels.get(DRY_RUN_LABEL).is_none_or(|v| v != "true"))
         .collect()
 }
 
 /// Rendezvous choice of one Destination for a resource request's group: stable for the same inputs and
 /// spread across Destinations.
-fn choose<'a>(
-    work: &Work,
-    group_id: &str,
-    candidates: &[&'a Destination],
-) -> Option<&'a Destination> {
+fn choose<'a>(work: &Work, group_id: &str, candidates: &[&'a Destination]) -> Option<&'a Destination> {
     candidates.iter().copied().max_by_key(|d| {
         let mut h = Sha256::new();
-        for part in [
-            work.metadata.ns(),
-            &work.metadata.name,
-            group_id,
-            &d.metadata.name,
-        ] {
+        for part in [work.metadata.ns(), &work.metadata.name, group_id, &d.metadata.name] {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -139,14 +112,9 @@ pub fn plan(work: &Work, destinations: &[Destination], existing: &[WorkPlacement
             selector::resolve(&group.destination_selectors)
         };
         let candidates = candidates(&selector, destinations);
-        let candidate_names: BTreeSet<&str> = candidates
-            .iter()
-            .map(|d| d.metadata.name.as_str())
-            .collect();
-        let mine: Vec<&WorkPlacement> = existing
-            .iter()
-            .filter(|p| p.metadata.labels.get(WORKLOAD_GROUP_ID_LABEL) == Some(&id))
-            .collect();
+        let candidate_names: BTreeSet<&str> = candidates.iter().map(|d| d.metadata.name.as_str()).collect();
+        let mine: Vec<&WorkPlacement> =
+            existing.iter().filter(|p| p.metadata.labels.get(WORKLOAD_GROUP_ID_LABEL) == Some(&id)).collect();
 
         // target destination → misplaced
         let mut targets: BTreeMap<String, bool> = BTreeMap::new();
@@ -166,9 +134,7 @@ pub fn plan(work: &Work, destinations: &[Destination], existing: &[WorkPlacement
                 targets.insert(d.metadata.name.clone(), false);
             }
             for p in &mine {
-                targets
-                    .entry(p.spec.target_destination_name.clone())
-                    .or_insert(true);
+                targets.entry(p.spec.target_destination_name.clone()).or_insert(true);
             }
         }
 
@@ -180,57 +146,24 @@ pub fn plan(work: &Work, destinations: &[Destination], existing: &[WorkPlacement
         for (target, misplaced) in targets {
             let name = placement_name(&work.metadata.name, &target, &id);
             let current = existing.iter().find(|p| p.metadata.name == name);
-            let desired = desired_placement(
-                work,
-                &id,
-                group_workloads(work, &id),
-                &target,
-                &name,
-                misplaced,
-                current,
-            );
+            let desired = desired_placement(work, &id, group_workloads(work, &id), &target, &name, misplaced, current);
             let operation = match current {
                 None => Operation::Created,
-                Some(c) if c.metadata == desired.metadata && c.spec == desired.spec => {
-                    Operation::Unchanged
-                }
+                Some(c) if c.metadata == desired.metadata && c.spec == desired.spec => Operation::Unchanged,
                 Some(_) => Operation::Updated,
             };
-            out.placements.push(PlannedPlacement {
-                placement: desired,
-                misplaced,
-                operation,
-            });
+            out.placements.push(PlannedPlacement { placement: desired, misplaced, operation });
         }
-        out.groups.push((
-            id,
-            if any_misplaced {
-                GroupOutcome::Misplaced
-            } else {
-                GroupOutcome::Scheduled
-            },
-        ));
+        out.groups.push((id, if any_misplaced { GroupOutcome::Misplaced } else { GroupOutcome::Scheduled }));
     }
-    let keep: BTreeSet<&str> = out
-        .placements
-        .iter()
-        .map(|p| p.placement.metadata.name.as_str())
-        .collect();
-    out.stale = existing
-        .iter()
-        .filter(|p| !keep.contains(p.metadata.name.as_str()))
-        .map(|p| p.metadata.name.clone())
-        .collect();
+    let keep: BTreeSet<&str> = out.placements.iter().map(|p| p.placement.metadata.name.as_str()).collect();
+    out.stale =
+        existing.iter().filter(|p| !keep.contains(p.metadata.name.as_str())).map(|p| p.metadata.name.clone()).collect();
     out
 }
 
 fn group_workloads<'a>(work: &'a Work, id: &str) -> &'a [crate::api::Workload] {
-    work.spec
-        .workload_groups
-        .iter()
-        .find(|g| g.effective_id() == id)
-        .map(|g| g.workloads.as_slice())
-        .unwrap_or(&[])
+    work.spec.workload_groups.iter().find(|g| g.effective_id() == id).map(|g| g.workloads.as_slice()).unwrap_or(&[])
 }
 
 /// The placement as the scheduler wants it stored: labels replaced (§1.6), annotations merged, the
@@ -245,20 +178,14 @@ fn desired_placement(
     current: Option<&WorkPlacement>,
 ) -> WorkPlacement {
     let namespace = work.metadata.ns();
-    let mut wp = current
-        .cloned()
-        .unwrap_or_else(|| WorkPlacement::new(namespace, name, WorkPlacementSpec::default()));
+    let mut wp = current.cloned().unwrap_or_else(|| WorkPlacement::new(namespace, name, WorkPlacementSpec::default()));
     let mut labels = BTreeMap::new();
     labels.insert(WORK_LABEL.to_string(), work.metadata.name.clone());
     labels.insert(WORKLOAD_GROUP_ID_LABEL.to_string(), id.to_string());
     labels.insert(TARGET_DESTINATION_LABEL.to_string(), target.to_string());
     labels.insert(
         PIPELINE_NAME_LABEL.to_string(),
-        work.metadata
-            .labels
-            .get(PIPELINE_NAME_LABEL)
-            .cloned()
-            .unwrap_or_default(),
+        work.metadata.labels.get(PIPELINE_NAME_LABEL).cloned().unwrap_or_default(),
     );
     if misplaced {
         labels.insert(MISPLACED_LABEL.to_string(), "true".to_string());
@@ -266,12 +193,7 @@ fn desired_placement(
     let mut annotations = work.metadata.annotations.clone();
     if let Some(current) = current {
         for key in TRACE_ANNOTATIONS {
-            if let Some(v) = current
-                .metadata
-                .annotations
-                .get(key)
-                .filter(|v| !v.is_empty())
-            {
+            if let Some(v) = current.metadata.annotations.get(key).filter(|v| !v.is_empty()) {
                 annotations.insert(key.to_string(), v.clone());
             }
         }

@@ -29,10 +29,7 @@ impl Requirement {
         let key = raw.key.clone();
         let values = raw.values.clone();
         match raw.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => Err(format!(
-                "operator {} needs at least one value",
-                raw.operator
-            )),
+            "In" | "NotIn" if values.is_empty() => Err(format!("operator {} needs at least one value", raw.operator)),
             "In" => Ok(Requirement::In(key, values)),
             "NotIn" => Ok(Requirement::NotIn(key, values)),
             "Exists" | "DoesNotExist" if !values.is_empty() => {
@@ -74,11 +71,7 @@ pub fn resolve(selectors: &[DestinationSelector]) -> Selector {
         for (k, v) in &s.match_labels {
             out.match_labels.insert(k.clone(), v.clone());
         }
-        out.requirements.extend(
-            s.match_expressions
-                .iter()
-                .filter_map(|r| Requirement::parse(r).ok()),
-        );
+        out.requirements.extend(s.match_expressions.iter().filter_map(|r| Requirement::parse(r).ok()));
     }
     out
 }
@@ -87,10 +80,7 @@ impl Selector {
     /// A selector requiring exactly these labels.
     pub fn labels<const N: usize>(pairs: [(&str, &str); N]) -> Selector {
         Selector {
-            match_labels: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            match_labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             requirements: Vec::new(),
         }
     }
@@ -100,16 +90,17 @@ impl Selector {
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.requirements.iter().all(|r| r.matches(labels))
     }
 
     /// Whether the selector pins `key` to `value` (used for the dry-run rule of §5.4).
     pub fn requires(&self, key: &str, value: &str) -> bool {
         self.match_labels.get(key).is_some_and(|v| v == value)
-            || self.requirements.iter().any(|r| matches!(r, Requirement::In(k, vs) if k == key && vs.iter().all(|v| v == value)))
+            || self
+                .requirements
+                .iter()
+                .any(|r| matches!(r, Requirement::In(k, vs) if k == key && vs.iter().all(|v| v == value)))
     }
 }
 
@@ -119,20 +110,14 @@ mod tests {
 
     fn sel(source: &str, labels: &[(&str, &str)]) -> DestinationSelector {
         DestinationSelector {
-            match_labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            match_labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             match_expressions: vec![],
             source: source.to_string(),
         }
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -140,18 +125,11 @@ mod tests {
         let cases: Vec<(Vec<DestinationSelector>, BTreeMap<String, String>)> = vec![
             (
                 vec![
-                    sel(
-                        "resource-workflow",
-                        &[("environment", "production"), ("region", "europe")],
-                    ),
+                    sel("resource-workflow", &[("environment", "production"), ("region", "europe")]),
                     sel("promise-workflow", &[("workflow", "label")]),
                     sel("promise", &[("environment", "dev")]),
                 ],
-                labels(&[
-                    ("environment", "dev"),
-                    ("region", "europe"),
-                    ("workflow", "label"),
-                ]),
+                labels(&[("environment", "dev"), ("region", "europe"), ("workflow", "label")]),
             ),
             (
                 vec![
@@ -161,10 +139,7 @@ mod tests {
                 ],
                 labels(&[("environment", "prod")]),
             ),
-            (
-                vec![sel("", &[("a", "1")]), sel("other", &[("a", "2")])],
-                labels(&[("a", "2")]),
-            ),
+            (vec![sel("", &[("a", "1")]), sel("other", &[("a", "2")])], labels(&[("a", "2")])),
             (vec![], labels(&[])),
         ];
         for (selectors, want) in cases {
@@ -192,10 +167,7 @@ mod tests {
             (req("DoesNotExist", "tier", &[]), false),
         ];
         for (r, want) in cases {
-            let s = Selector {
-                match_labels: BTreeMap::new(),
-                requirements: vec![r.clone()],
-            };
+            let s = Selector { match_labels: BTreeMap::new(), requirements: vec![r.clone()] };
             assert_eq!(s.matches(&dev), want, "{r:?}");
         }
     }

@@ -49,41 +49,28 @@ pub fn rebase(entry: &str, dir: &StorePath) -> Result<StorePath, PathProblem> {
         return Ok(path);
     }
     if entry.starts_with(&format!("{}/", dir.as_str())) {
-        return Err(PathProblem::Escapes {
-            path: entry.to_string(),
-            base: dir.to_string(),
-        });
+        return Err(PathProblem::Escapes { path: entry.to_string(), base: dir.to_string() });
     }
     dir.join_file(entry)
 }
 
 /// A scalar as yaml.v2 would print it: plain when unambiguous, double-quoted otherwise.
 fn yaml_scalar(s: &str) -> String {
-    if is_plain_safe(s) {
-        s.to_string()
-    } else {
-        serde_json::to_string(s).unwrap_or_default()
-    }
+    if is_plain_safe(s) { s.to_string() } else { serde_json::to_string(s).unwrap_or_default() }
 }
 
 fn is_plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
-        || first.is_whitespace()
-        || s.ends_with(char::is_whitespace)
-    {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() || s.ends_with(char::is_whitespace) {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.chars().any(|c| c.is_control())
-    {
+    if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.chars().any(|c| c.is_control()) {
         return false;
     }
     let lower = s.to_ascii_lowercase();
-    let special = [
-        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", ".nan",
-    ];
+    let special = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", ".nan"];
     if special.contains(&lower.as_str()) {
         return false;
     }
@@ -105,10 +92,7 @@ mod tests {
             "files:\n- test-path/fruit.yaml\n- test-path/file2.yaml\n"
         );
         assert_eq!(render(&[]), "files: []\n");
-        assert_eq!(
-            render(&[p("flat/ns.yaml"), p("flat/cm/x.yaml")]),
-            "files:\n- flat/ns.yaml\n- flat/cm/x.yaml\n"
-        );
+        assert_eq!(render(&[p("flat/ns.yaml"), p("flat/cm/x.yaml")]), "files:\n- flat/ns.yaml\n- flat/cm/x.yaml\n");
         assert_eq!(render(&[p("d/true")]), "files:\n- d/true\n");
         assert_eq!(render(&[p("123")]), "files:\n- \"123\"\n");
     }
@@ -125,18 +109,9 @@ mod tests {
     #[test]
     fn legacy_entries_are_rebased_and_escaping_entries_refused() {
         let dir = p("test-path");
-        assert_eq!(
-            rebase("test-path/fruit.yaml", &dir).unwrap().as_str(),
-            "test-path/fruit.yaml"
-        );
-        assert_eq!(
-            rebase("banana.yaml", &dir).unwrap().as_str(),
-            "test-path/banana.yaml"
-        );
-        assert_eq!(
-            rebase("other/x.yaml", &dir).unwrap().as_str(),
-            "test-path/other/x.yaml"
-        );
+        assert_eq!(rebase("test-path/fruit.yaml", &dir).unwrap().as_str(), "test-path/fruit.yaml");
+        assert_eq!(rebase("banana.yaml", &dir).unwrap().as_str(), "test-path/banana.yaml");
+        assert_eq!(rebase("other/x.yaml", &dir).unwrap().as_str(), "test-path/other/x.yaml");
         assert!(rebase("test-path/../other/x.yaml", &dir).is_err());
         assert!(rebase("../x", &dir).is_err());
         assert!(rebase("/etc/passwd", &dir).is_err());

@@ -17,15 +17,9 @@ pub fn work_conditions(plan: &Plan, failing: &[String], generation: i64) -> [Con
     let f = ConditionStatus::False;
     let (schedule, ready) = if !failing.is_empty() {
         let msg = format!("Workplacements failed to write: {}", bracket(failing));
-        (
-            Condition::new(SCHEDULE_SUCCEEDED, f, w::FAILING, msg),
-            Condition::new(READY, f, w::FAILING, w::MSG_FAILING),
-        )
+        (Condition::new(SCHEDULE_SUCCEEDED, f, w::FAILING, msg), Condition::new(READY, f, w::FAILING, w::MSG_FAILING))
     } else if !unscheduled.is_empty() {
-        let msg = format!(
-            "No matching destination found for workloadGroups: {}",
-            bracket(&unscheduled)
-        );
+        let msg = format!("No matching destination found for workloadGroups: {}", bracket(&unscheduled));
         (
             Condition::new(SCHEDULE_SUCCEEDED, f, w::UNSCHEDULED, msg),
             Condition::new(READY, f, w::UNSCHEDULED, w::MSG_PENDING),
@@ -42,19 +36,11 @@ pub fn work_conditions(plan: &Plan, failing: &[String], generation: i64) -> [Con
     } else {
         let t = ConditionStatus::True;
         (
-            Condition::new(
-                SCHEDULE_SUCCEEDED,
-                t,
-                w::ALL_SCHEDULED,
-                w::ALL_SCHEDULED_MSG,
-            ),
+            Condition::new(SCHEDULE_SUCCEEDED, t, w::ALL_SCHEDULED, w::ALL_SCHEDULED_MSG),
             Condition::new(READY, t, w::ALL_SCHEDULED, w::MSG_READY),
         )
     };
-    [
-        schedule.with_generation(generation),
-        ready.with_generation(generation),
-    ]
+    [schedule.with_generation(generation), ready.with_generation(generation)]
 }
 
 /// `status.workPlacements` and `status.workPlacementsCreated`: placements the Work should have
@@ -67,12 +53,7 @@ pub fn work_counters(plan: &Plan) -> (i64, i64) {
 
 /// Applies the scheduler's view of a placement (§5.6); returns whether anything changed.
 /// Unlike Kratix, a placement that matches again and was written goes straight back to Ready.
-pub fn set_placement_scheduled(
-    conditions: &mut Vec<Condition>,
-    misplaced: bool,
-    generation: i64,
-    now: &str,
-) -> bool {
+pub fn set_placement_scheduled(conditions: &mut Vec<Condition>, misplaced: bool, generation: i64, now: &str) -> bool {
     let f = ConditionStatus::False;
     if misplaced {
         let a = set_condition(
@@ -82,40 +63,22 @@ pub fn set_placement_scheduled(
         );
         let b = set_condition(
             conditions,
-            Condition::new(
-                SCHEDULE_SUCCEEDED,
-                f,
-                wp::MISPLACED_REASON,
-                wp::MISPLACED_MSG,
-            )
-            .with_generation(generation),
+            Condition::new(SCHEDULE_SUCCEEDED, f, wp::MISPLACED_REASON, wp::MISPLACED_MSG).with_generation(generation),
             now,
         );
         return a || b;
     }
-    let scheduled = Condition::new(
-        SCHEDULE_SUCCEEDED,
-        ConditionStatus::True,
-        wp::SCHEDULED,
-        wp::SCHEDULED_MSG,
-    )
-    .with_generation(generation);
+    let scheduled = Condition::new(SCHEDULE_SUCCEEDED, ConditionStatus::True, wp::SCHEDULED, wp::SCHEDULED_MSG)
+        .with_generation(generation);
     let changed = set_condition(conditions, scheduled, now);
     let written = find_condition(conditions, WRITE_SUCCEEDED).is_some_and(Condition::is_true);
     let ready = if written {
-        Condition::new(
-            READY,
-            ConditionStatus::True,
-            wp::WRITTEN_TO_TARGET,
-            wp::MSG_READY,
-        )
+        Condition::new(READY, ConditionStatus::True, wp::WRITTEN_TO_TARGET, wp::MSG_READY)
     } else {
         match find_condition(conditions, READY) {
             // A write failure keeps its Failing until the next write decides.
             Some(r)
-                if r.reason == wp::FAILED_WRITE
-                    || r.reason == wp::INVALID_PATH
-                    || r.reason == wp::INVALID_CONTENT =>
+                if r.reason == wp::FAILED_WRITE || r.reason == wp::INVALID_PATH || r.reason == wp::INVALID_CONTENT =>
             {
                 return changed;
             }
@@ -130,17 +93,14 @@ pub fn set_placement_written(conditions: &mut Vec<Condition>, generation: i64, n
     let t = ConditionStatus::True;
     let mut changed = set_condition(
         conditions,
-        Condition::new(WRITE_SUCCEEDED, t, wp::WRITTEN, wp::WRITTEN_MSG)
-            .with_generation(generation),
+        Condition::new(WRITE_SUCCEEDED, t, wp::WRITTEN, wp::WRITTEN_MSG).with_generation(generation),
         now,
     );
-    let misplaced = find_condition(conditions, SCHEDULE_SUCCEEDED)
-        .is_some_and(|c| c.status == ConditionStatus::False);
+    let misplaced = find_condition(conditions, SCHEDULE_SUCCEEDED).is_some_and(|c| c.status == ConditionStatus::False);
     if !misplaced {
         changed |= set_condition(
             conditions,
-            Condition::new(READY, t, wp::WRITTEN_TO_TARGET, wp::MSG_READY)
-                .with_generation(generation),
+            Condition::new(READY, t, wp::WRITTEN_TO_TARGET, wp::MSG_READY).with_generation(generation),
             now,
         );
     }
@@ -157,16 +117,10 @@ pub fn set_placement_failed(
     now: &str,
 ) -> bool {
     let f = ConditionStatus::False;
-    let a = set_condition(
-        conditions,
-        Condition::new(WRITE_SUCCEEDED, f, reason, error).with_generation(generation),
-        now,
-    );
-    let b = set_condition(
-        conditions,
-        Condition::new(READY, f, reason, wp::MSG_FAILING).with_generation(generation),
-        now,
-    );
+    let a =
+        set_condition(conditions, Condition::new(WRITE_SUCCEEDED, f, reason, error).with_generation(generation), now);
+    let b =
+        set_condition(conditions, Condition::new(READY, f, reason, wp::MSG_FAILING).with_generation(generation), now);
     a || b
 }
 
@@ -175,10 +129,7 @@ mod tests {
     use super::*;
 
     fn plan(groups: &[(&str, GroupOutcome)]) -> Plan {
-        Plan {
-            groups: groups.iter().map(|(id, o)| (id.to_string(), *o)).collect(),
-            ..Default::default()
-        }
+        Plan { groups: groups.iter().map(|(id, o)| (id.to_string(), *o)).collect(), ..Default::default() }
     }
 
     #[test]
@@ -187,23 +138,12 @@ mod tests {
             (
                 plan(&[("a", GroupOutcome::Scheduled)]),
                 vec![],
-                (
-                    "AllWorkplacementsScheduled",
-                    "All workplacements scheduled successfully",
-                    "Ready",
-                ),
+                ("AllWorkplacementsScheduled", "All workplacements scheduled successfully", "Ready"),
             ),
             (
-                plan(&[
-                    ("a", GroupOutcome::Unscheduled),
-                    ("b", GroupOutcome::Unscheduled),
-                ]),
+                plan(&[("a", GroupOutcome::Unscheduled), ("b", GroupOutcome::Unscheduled)]),
                 vec![],
-                (
-                    "UnscheduledWorkloads",
-                    "No matching destination found for workloadGroups: [a,b]",
-                    "Pending",
-                ),
+                ("UnscheduledWorkloads", "No matching destination found for workloadGroups: [a,b]", "Pending"),
             ),
             (
                 plan(&[("a", GroupOutcome::Misplaced)]),
@@ -215,38 +155,21 @@ mod tests {
                 ),
             ),
             (
-                plan(&[
-                    ("a", GroupOutcome::Misplaced),
-                    ("b", GroupOutcome::Unscheduled),
-                ]),
+                plan(&[("a", GroupOutcome::Misplaced), ("b", GroupOutcome::Unscheduled)]),
                 vec![],
-                (
-                    "UnscheduledWorkloads",
-                    "No matching destination found for workloadGroups: [b]",
-                    "Pending",
-                ),
+                ("UnscheduledWorkloads", "No matching destination found for workloadGroups: [b]", "Pending"),
             ),
             (
                 plan(&[("a", GroupOutcome::Scheduled)]),
                 vec!["test".into()],
-                (
-                    "WorkplacementsFailing",
-                    "Workplacements failed to write: [test]",
-                    "Failing",
-                ),
+                ("WorkplacementsFailing", "Workplacements failed to write: [test]", "Failing"),
             ),
         ];
         for (p, failing, (reason, message, ready_message)) in cases {
             let [schedule, ready] = work_conditions(&p, &failing, 3);
-            assert_eq!(
-                (schedule.reason.as_str(), schedule.message.as_str()),
-                (reason, message)
-            );
+            assert_eq!((schedule.reason.as_str(), schedule.message.as_str()), (reason, message));
             assert_eq!(ready.message, ready_message);
-            assert_eq!(
-                ready.status == ConditionStatus::True,
-                ready_message == "Ready"
-            );
+            assert_eq!(ready.status == ConditionStatus::True, ready_message == "Ready");
             assert_eq!(schedule.observed_generation, 3);
         }
     }
@@ -255,17 +178,8 @@ mod tests {
     fn a_new_placement_is_scheduled_and_pending() {
         let mut conds = Vec::new();
         assert!(set_placement_scheduled(&mut conds, false, 1, "t"));
-        let summary: Vec<_> = conds
-            .iter()
-            .map(|c| {
-                (
-                    c.type_.as_str(),
-                    c.status,
-                    c.reason.as_str(),
-                    c.message.as_str(),
-                )
-            })
-            .collect();
+        let summary: Vec<_> =
+            conds.iter().map(|c| (c.type_.as_str(), c.status, c.reason.as_str(), c.message.as_str())).collect();
         assert_eq!(
             summary,
             vec![
@@ -275,12 +189,7 @@ mod tests {
                     "ScheduledToDestination",
                     "Scheduled to correct Destination"
                 ),
-                (
-                    "Ready",
-                    ConditionStatus::False,
-                    "ScheduledToDestination",
-                    "Pending"
-                ),
+                ("Ready", ConditionStatus::False, "ScheduledToDestination", "Pending"),
             ]
         );
         assert!(!set_placement_scheduled(&mut conds, false, 1, "t"));

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::api::{
-    AnyObject, BucketAuthMethod, BucketStateStore, Destination, FilepathMode, GitStateStore,
-    Secret, Work, WorkPlacement,
+    AnyObject, BucketAuthMethod, BucketStateStore, Destination, FilepathMode, GitStateStore, Secret, Work,
+    WorkPlacement,
 };
 use crate::content;
 use crate::kind::Kind;
@@ -26,20 +26,13 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        FieldError { field: field.into(), reason: reason.into() }
     }
 }
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            f.write_str(&self.reason)
-        } else {
-            write!(f, "{}: {}", self.field, self.reason)
-        }
+        if self.field.is_empty() { f.write_str(&self.reason) } else { write!(f, "{}: {}", self.field, self.reason) }
     }
 }
 
@@ -64,16 +57,10 @@ pub fn lint(obj: &AnyObject) -> Vec<FieldError> {
     match obj {
         AnyObject::Work(w) => {
             for (i, g) in w.spec.workload_groups.iter().enumerate() {
-                lint_workloads(
-                    &format!("spec.workloadGroups[{i}].workloads"),
-                    &g.workloads,
-                    &mut errs,
-                );
+                lint_workloads(&format!("spec.workloadGroups[{i}].workloads"), &g.workloads, &mut errs);
             }
         }
-        AnyObject::WorkPlacement(p) => {
-            lint_workloads("spec.workloads", &p.spec.workloads, &mut errs)
-        }
+        AnyObject::WorkPlacement(p) => lint_workloads("spec.workloads", &p.spec.workloads, &mut errs),
         _ => {}
     }
     errs
@@ -82,10 +69,7 @@ pub fn lint(obj: &AnyObject) -> Vec<FieldError> {
 fn lint_workloads(prefix: &str, workloads: &[crate::api::Workload], errs: &mut Vec<FieldError>) {
     for (j, wl) in workloads.iter().enumerate() {
         if let Err(e) = StorePath::root().join_file(&wl.filepath) {
-            errs.push(FieldError::new(
-                format!("{prefix}[{j}].filepath"),
-                e.to_string(),
-            ));
+            errs.push(FieldError::new(format!("{prefix}[{j}].filepath"), e.to_string()));
         }
         if let Err(e) = content::decode(&wl.content) {
             errs.push(FieldError::new(
@@ -103,17 +87,17 @@ fn validate_meta(obj: &AnyObject, errs: &mut Vec<FieldError>) {
     } else if !is_dns_subdomain(&meta.name) {
         errs.push(FieldError::new(
             "metadata.name",
-            format!("{:?} must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'; at most 253 characters)", meta.name),
+            format!(
+                "{:?} must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'; at most 253 characters)",
+                meta.name
+            ),
         ));
     }
     if obj.kind().namespaced()
         && let Some(ns) = &meta.namespace
         && (ns.len() > 63 || ns.contains('.') || !is_dns_subdomain(ns))
     {
-        errs.push(FieldError::new(
-            "metadata.namespace",
-            format!("{ns:?} must be a lowercase RFC 1123 label"),
-        ));
+        errs.push(FieldError::new("metadata.namespace", format!("{ns:?} must be a lowercase RFC 1123 label")));
     }
     validate_labels("metadata.labels", &meta.labels, errs);
 }
@@ -136,10 +120,7 @@ fn validate_destination(d: &Destination, errs: &mut Vec<FieldError>) {
             if r.kind.is_empty() {
                 errs.push(FieldError::new("spec.stateStoreRef.kind", "is required"));
             } else if r.store_kind().is_none() {
-                errs.push(FieldError::new(
-                    "spec.stateStoreRef.kind",
-                    "must be one of BucketStateStore, GitStateStore",
-                ));
+                errs.push(FieldError::new("spec.stateStoreRef.kind", "must be one of BucketStateStore, GitStateStore"));
             }
             if r.name.is_empty() {
                 errs.push(FieldError::new("spec.stateStoreRef.name", "is required"));
@@ -183,9 +164,7 @@ fn branch_error(branch: &str) -> Option<String> {
         || branch.contains("..")
         || branch.contains("//")
         || branch.contains("@{")
-        || branch
-            .chars()
-            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
+        || branch.chars().any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
     bad.then(|| format!("{branch:?} is not a valid Git branch name"))
 }
 
@@ -201,22 +180,15 @@ fn validate_bucket_store(s: &BucketStateStore, errs: &mut Vec<FieldError>) {
     }
     if s.spec.auth_method == BucketAuthMethod::AccessKey {
         match &s.spec.secret_ref {
-            None => errs.push(FieldError::new(
-                "spec.secretRef",
-                "must be set when using authentication method accessKey",
-            )),
+            None => {
+                errs.push(FieldError::new("spec.secretRef", "must be set when using authentication method accessKey"))
+            }
             Some(r) => {
                 if r.name.is_empty() {
-                    errs.push(FieldError::new(
-                        "spec.secretRef",
-                        "must contain secret name",
-                    ));
+                    errs.push(FieldError::new("spec.secretRef", "must contain secret name"));
                 }
                 if r.namespace.is_empty() {
-                    errs.push(FieldError::new(
-                        "spec.secretRef",
-                        "must contain secret namespace",
-                    ));
+                    errs.push(FieldError::new("spec.secretRef", "must contain secret namespace"));
                 }
             }
         }
@@ -239,16 +211,10 @@ fn validate_work(w: &Work, errs: &mut Vec<FieldError>) {
             validate_labels(&format!("{sf}.matchLabels"), &s.match_labels, errs);
             for (k, e) in s.match_expressions.iter().enumerate() {
                 if let Some(reason) = label_key_error(&e.key) {
-                    errs.push(FieldError::new(
-                        format!("{sf}.matchExpressions[{k}].key"),
-                        reason,
-                    ));
+                    errs.push(FieldError::new(format!("{sf}.matchExpressions[{k}].key"), reason));
                 }
                 if let Err(reason) = Requirement::parse(e) {
-                    errs.push(FieldError::new(
-                        format!("{sf}.matchExpressions[{k}].operator"),
-                        reason,
-                    ));
+                    errs.push(FieldError::new(format!("{sf}.matchExpressions[{k}].operator"), reason));
                 }
             }
         }
@@ -263,18 +229,11 @@ fn validate_placement(p: &WorkPlacement, errs: &mut Vec<FieldError>) {
 
 fn validate_secret(s: &Secret, errs: &mut Vec<FieldError>) {
     for key in s.undecodable_keys() {
-        errs.push(FieldError::new(
-            format!("data.{key}"),
-            "is not valid base64",
-        ));
+        errs.push(FieldError::new(format!("data.{key}"), "is not valid base64"));
     }
 }
 
 /// Names the kinds a manifest may hold, for "unknown kind" messages.
 pub fn known_kinds() -> String {
-    Kind::ALL
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -16,14 +16,10 @@ pub struct Action {
 
 impl Action {
     pub fn done() -> Action {
-        Action {
-            requeue_after: None,
-        }
+        Action { requeue_after: None }
     }
 
     pub fn requeue(after: Duration) -> Action {
-        Action {
-            requeue_after: Some(after),
-        }
+        Action { requeue_after: Some(after) }
     }
 }

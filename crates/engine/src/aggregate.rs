@@ -27,11 +27,7 @@ pub(crate) struct AggregateGates {
 impl AggregateGates {
     /// Runs `write` unless a write that started after this call already succeeded; returns that
     /// write's version either way.
-    pub(crate) async fn write<F, Fut>(
-        &self,
-        destination: &str,
-        write: F,
-    ) -> Result<Option<String>, StoreError>
+    pub(crate) async fn write<F, Fut>(&self, destination: &str, write: F) -> Result<Option<String>, StoreError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<String>, StoreError>>,
@@ -79,9 +75,6 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap(), Some("v".to_string()));
         }
         let n = writes.load(Ordering::SeqCst);
-        assert!(
-            (1..=3).contains(&n),
-            "50 requests should need at most a few writes, made {n}"
-        );
+        assert!((1..=3).contains(&n), "50 requests should need at most a few writes, made {n}");
     }
 }

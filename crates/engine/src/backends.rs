@@ -32,30 +32,24 @@ pub async fn git_backend(
     base_dir: &Path,
     dry_run: bool,
 ) -> Result<Box<dyn Backend>, StoreError> {
-    let root = StorePath::from_store_path(&store.spec.path)
-        .map_err(|e| StoreError::Config(format!("spec.path: {e}")))?;
+    let root =
+        StorePath::from_store_path(&store.spec.path).map_err(|e| StoreError::Config(format!("spec.path: {e}")))?;
     let settings = GitSettings {
         branch: store.branch().to_string(),
         root,
-        author: Author {
-            name: store.spec.git_author.name.clone(),
-            email: store.spec.git_author.email.clone(),
-        },
+        author: Author { name: store.spec.git_author.name.clone(), email: store.spec.git_author.email.clone() },
         dry_run,
     };
     match location::classify(&store.spec.url, base_dir)? {
         Location::Local(path) => {
-            let backend =
-                tokio::task::spawn_blocking(move || GitBackend::open_local(&path, settings))
-                    .await
-                    .map_err(|e| {
-                        StoreError::Other(format!("failed to open the repository: {e}"))
-                    })??;
+            let backend = tokio::task::spawn_blocking(move || GitBackend::open_local(&path, settings))
+                .await
+                .map_err(|e| StoreError::Other(format!("failed to open the repository: {e}")))??;
             Ok(Box::new(backend))
         }
-        Location::Remote { url, .. } => Err(StoreError::Config(format!(
-            "remote Git URL {url:?} is not supported by this build"
-        ))),
+        Location::Remote { url, .. } => {
+            Err(StoreError::Config(format!("remote Git URL {url:?} is not supported by this build")))
+        }
     }
 }
 
@@ -65,8 +59,5 @@ pub async fn bucket_backend(
     _secret: Option<&Secret>,
     _dry_run: bool,
 ) -> Result<Box<dyn Backend>, StoreError> {
-    Err(StoreError::Config(format!(
-        "bucket endpoint {:?} is not supported by this build",
-        store.spec.endpoint
-    )))
+    Err(StoreError::Config(format!("bucket endpoint {:?} is not supported by this build", store.spec.endpoint)))
 }

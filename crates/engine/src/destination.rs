@@ -1,9 +1,7 @@
 //! Destination reconciler (§4): finalizer per cleanup policy, canary documents, readiness, and the
 //! `cleanup: all` deletion.
 
-use waybill_core::api::{
-    BucketStateStore, Cleanup, Destination, DestinationStatus, GitStateStore, WorkPlacement,
-};
+use waybill_core::api::{BucketStateStore, Cleanup, Destination, DestinationStatus, GitStateStore, WorkPlacement};
 use waybill_core::canary::{CANARY_CONFIGMAP, CANARY_NAMESPACE, CANARY_WRITER_NAME};
 use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
 use waybill_core::conditions::{READY, destination as d, store as s};
@@ -30,43 +28,28 @@ impl<C: ControlPlane> Engine<C> {
     /// Finds the writer of the Destination's state store, or says why there is none.
     pub(crate) async fn lookup_store(&self, dest: &Destination) -> Result<StoreLookup> {
         let Some(r) = dest.spec.state_store_ref.as_ref() else {
-            return Ok(StoreLookup::Unavailable(
-                d::STATE_STORE_NOT_FOUND,
-                "spec.stateStoreRef is not set".into(),
-            ));
+            return Ok(StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, "spec.stateStoreRef is not set".into()));
         };
         let Some(kind) = r.store_kind() else {
-            return Ok(StoreLookup::Unavailable(
-                d::STATE_STORE_NOT_FOUND,
-                format!("{}/{}: not found", r.kind, r.name),
-            ));
+            return Ok(StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, format!("{}/{}: not found", r.kind, r.name)));
         };
         let key = StoreKey::new(kind.kind(), &r.name);
         if let Some(w) = self.stores.get(&key) {
             return Ok(StoreLookup::Ready(w));
         }
         let ready = match kind.kind() {
-            Kind::GitStateStore => self
-                .cp
-                .get::<GitStateStore>("", &r.name)
-                .await?
-                .map(|s| s.status.unwrap_or_default()),
-            _ => self
-                .cp
-                .get::<BucketStateStore>("", &r.name)
-                .await?
-                .map(|s| s.status.unwrap_or_default()),
+            Kind::GitStateStore => {
+                self.cp.get::<GitStateStore>("", &r.name).await?.map(|s| s.status.unwrap_or_default())
+            }
+            _ => self.cp.get::<BucketStateStore>("", &r.name).await?.map(|s| s.status.unwrap_or_default()),
         };
         Ok(match ready {
             None => StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, format!("{key}: not found")),
             Some(status) => match find_condition(&status.conditions, READY) {
-                Some(c) if c.reason == s::UNREACHABLE => StoreLookup::Unavailable(
-                    d::STATE_STORE_UNREACHABLE,
-                    format!("{key}: unreachable: {}", c.message),
-                ),
-                _ => {
-                    StoreLookup::Unavailable(d::STATE_STORE_NOT_READY, format!("{key}: not ready"))
+                Some(c) if c.reason == s::UNREACHABLE => {
+                    StoreLookup::Unavailable(d::STATE_STORE_UNREACHABLE, format!("{key}: unreachable: {}", c.message))
                 }
+                _ => StoreLookup::Unavailable(d::STATE_STORE_NOT_READY, format!("{key}: not ready")),
             },
         })
     }
@@ -82,10 +65,8 @@ impl<C: ControlPlane> Engine<C> {
             }
             if !wants_finalizer {
                 // Cleanup was switched to none during deletion: leave without cleaning (§4.4).
-                self.modify::<Destination>("", name, |o| {
-                    o.metadata.remove_finalizer(DESTINATION_CLEANUP_FINALIZER)
-                })
-                .await?;
+                self.modify::<Destination>("", name, |o| o.metadata.remove_finalizer(DESTINATION_CLEANUP_FINALIZER))
+                    .await?;
                 return Ok(Action::done());
             }
         } else if wants_finalizer != dest.metadata.has_finalizer(DESTINATION_CLEANUP_FINALIZER) {
@@ -109,16 +90,14 @@ impl<C: ControlPlane> Engine<C> {
             Err(e) => {
                 // Admission refuses such paths; this guards objects that bypassed it.
                 let msg = format!("{}spec.path: {e}", d::WRITE_FAILED_PREFIX);
-                self.set_destination_ready(&dest, false, d::STATE_STORE_WRITE_FAILED, &msg)
-                    .await?;
+                self.set_destination_ready(&dest, false, d::STATE_STORE_WRITE_FAILED, &msg).await?;
                 return Ok(Action::done());
             }
         };
         let writer = match self.lookup_store(&dest).await? {
             StoreLookup::Ready(w) => w,
             StoreLookup::Unavailable(reason, msg) => {
-                self.set_destination_ready(&dest, false, reason, &msg)
-                    .await?;
+                self.set_destination_ready(&dest, false, reason, &msg).await?;
                 return Ok(Action::requeue(DEFAULT_REQUEUE));
             }
         };
@@ -127,56 +106,27 @@ impl<C: ControlPlane> Engine<C> {
         }
         let canaries = canary_paths(&dest, &dir);
         if !dest.spec.init_workloads.enabled {
-            let ops = canaries
-                .iter()
-                .map(|p| Op::Delete { path: p.clone() })
-                .collect();
+            let ops = canaries.iter().map(|p| Op::Delete { path: p.clone() }).collect();
             self.cp.sync().await?;
-            writer
-                .submit(ChangeSet::new(
-                    CANARY_WRITER_NAME,
-                    ChangeAction::Delete,
-                    ops,
-                ))
-                .await?;
-            self.set_destination_ready(&dest, true, d::READY, d::READY_MSG)
-                .await?;
+            writer.submit(ChangeSet::new(CANARY_WRITER_NAME, ChangeAction::Delete, ops)).await?;
+            self.set_destination_ready(&dest, true, d::READY, d::READY_MSG).await?;
             return Ok(Action::done());
         }
         let [ns_path, cm_path] = canaries;
         let ops = vec![
-            Op::Put {
-                path: ns_path,
-                content: Blob::from(CANARY_NAMESPACE.as_bytes()),
-            },
-            Op::Put {
-                path: cm_path,
-                content: Blob::from(CANARY_CONFIGMAP.as_bytes()),
-            },
+            Op::Put { path: ns_path, content: Blob::from(CANARY_NAMESPACE.as_bytes()) },
+            Op::Put { path: cm_path, content: Blob::from(CANARY_CONFIGMAP.as_bytes()) },
         ];
         self.cp.sync().await?;
-        match writer
-            .submit(ChangeSet::new(
-                CANARY_WRITER_NAME,
-                ChangeAction::Update,
-                ops,
-            ))
-            .await
-        {
+        match writer.submit(ChangeSet::new(CANARY_WRITER_NAME, ChangeAction::Update, ops)).await {
             Ok(_) => {
-                self.set_destination_ready(
-                    &dest,
-                    true,
-                    d::TEST_DOCUMENTS_WRITTEN,
-                    d::TEST_DOCUMENTS_WRITTEN_MSG,
-                )
-                .await?;
+                self.set_destination_ready(&dest, true, d::TEST_DOCUMENTS_WRITTEN, d::TEST_DOCUMENTS_WRITTEN_MSG)
+                    .await?;
                 Ok(Action::done())
             }
             Err(e) => {
                 let msg = format!("{}{e}", d::WRITE_FAILED_PREFIX);
-                self.set_destination_ready(&dest, false, d::STATE_STORE_WRITE_FAILED, &msg)
-                    .await?;
+                self.set_destination_ready(&dest, false, d::STATE_STORE_WRITE_FAILED, &msg).await?;
                 Ok(Action::requeue(DEFAULT_REQUEUE))
             }
         }
@@ -191,58 +141,30 @@ impl<C: ControlPlane> Engine<C> {
         dir: &StorePath,
     ) -> Result<Action> {
         let name = &dest.metadata.name;
-        let placements = self
-            .cp
-            .list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, name)])
-            .await?;
+        let placements = self.cp.list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, name)]).await?;
         if !placements.is_empty() {
             for p in placements.iter().filter(|p| !p.metadata.is_deleting()) {
-                self.cp
-                    .delete::<WorkPlacement>(p.metadata.ns(), &p.metadata.name)
-                    .await?;
+                self.cp.delete::<WorkPlacement>(p.metadata.ns(), &p.metadata.name).await?;
             }
-            let msg = format!(
-                "waiting for {} workplacement(s) to be cleaned up",
-                placements.len()
-            );
-            self.set_destination_ready(dest, false, d::DELETING, &msg)
-                .await?;
+            let msg = format!("waiting for {} workplacement(s) to be cleaned up", placements.len());
+            self.set_destination_ready(dest, false, d::DELETING, &msg).await?;
             return Ok(Action::requeue(DEFAULT_REQUEUE));
         }
-        let ops = canary_paths(dest, dir)
-            .into_iter()
-            .map(|path| Op::Delete { path })
-            .collect();
+        let ops = canary_paths(dest, dir).into_iter().map(|path| Op::Delete { path }).collect();
         self.cp.sync().await?;
-        writer
-            .submit(ChangeSet::new(
-                CANARY_WRITER_NAME,
-                ChangeAction::Delete,
-                ops,
-            ))
-            .await?;
-        self.modify::<Destination>("", name, |o| {
-            o.metadata.remove_finalizer(DESTINATION_CLEANUP_FINALIZER)
-        })
-        .await?;
+        writer.submit(ChangeSet::new(CANARY_WRITER_NAME, ChangeAction::Delete, ops)).await?;
+        self.modify::<Destination>("", name, |o| o.metadata.remove_finalizer(DESTINATION_CLEANUP_FINALIZER)).await?;
         Ok(Action::done())
     }
 
     /// Sets the Destination's Ready condition; emits the matching event only when it changed.
-    async fn set_destination_ready(
-        &self,
-        dest: &Destination,
-        ready: bool,
-        reason: &str,
-        message: &str,
-    ) -> Result<()> {
+    async fn set_destination_ready(&self, dest: &Destination, ready: bool, reason: &str, message: &str) -> Result<()> {
         let generation = dest.metadata.generation;
         let (_, changed) = self
             .modify_status::<Destination>("", &dest.metadata.name, |o, now| {
                 let status = o.status.get_or_insert_with(DestinationStatus::default);
-                let cond =
-                    Condition::new(READY, ConditionStatus::from_bool(ready), reason, message)
-                        .with_generation(generation);
+                let cond = Condition::new(READY, ConditionStatus::from_bool(ready), reason, message)
+                    .with_generation(generation);
                 let mut changed = set_condition(&mut status.conditions, cond, now);
                 if status.observed_generation != generation {
                     status.observed_generation = generation;
@@ -268,8 +190,5 @@ impl<C: ControlPlane> Engine<C> {
 
 /// Whether a destination is Ready (for summaries).
 pub fn destination_is_ready(dest: &Destination) -> bool {
-    dest.status
-        .as_ref()
-        .and_then(|s| find_condition(&s.conditions, READY))
-        .is_some_and(Condition::is_true)
+    dest.status.as_ref().and_then(|s| find_condition(&s.conditions, READY)).is_some_and(Condition::is_true)
 }

@@ -6,8 +6,7 @@ use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
 use waybill_core::conditions::placement as wp;
 use waybill_core::content;
 use waybill_core::labels::{
-    DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER,
-    TARGET_DESTINATION_LABEL,
+    DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER, TARGET_DESTINATION_LABEL,
 };
 use waybill_core::layout::{self, StorePath};
 use waybill_core::status;
@@ -27,18 +26,12 @@ struct BuildError {
 
 impl BuildError {
     fn path(e: impl std::fmt::Display) -> Self {
-        BuildError {
-            reason: wp::INVALID_PATH,
-            message: format!("invalid workload path: {e}"),
-        }
+        BuildError { reason: wp::INVALID_PATH, message: format!("invalid workload path: {e}") }
     }
 }
 
 /// The decoded files of a placement, each at its path below `dir`.
-fn decoded_files(
-    placement: &WorkPlacement,
-    dir: &StorePath,
-) -> Result<Vec<(StorePath, Blob)>, BuildError> {
+fn decoded_files(placement: &WorkPlacement, dir: &StorePath) -> Result<Vec<(StorePath, Blob)>, BuildError> {
     let mut files = Vec::with_capacity(placement.spec.workloads.len());
     for wl in &placement.spec.workloads {
         let path = dir.join_file(&wl.filepath).map_err(BuildError::path)?;
@@ -52,12 +45,7 @@ fn decoded_files(
 }
 
 fn pipeline(placement: &WorkPlacement) -> &str {
-    placement
-        .metadata
-        .labels
-        .get(PIPELINE_NAME_LABEL)
-        .map(String::as_str)
-        .unwrap_or("")
+    placement.metadata.labels.get(PIPELINE_NAME_LABEL).map(String::as_str).unwrap_or("")
 }
 
 fn required_finalizers(dest: &Destination) -> Vec<&'static str> {
@@ -73,11 +61,7 @@ impl<C: ControlPlane> Engine<C> {
         let Some(placement) = self.cp.get::<WorkPlacement>(namespace, name).await? else {
             return Ok(Action::done());
         };
-        let Some(dest) = self
-            .cp
-            .get::<Destination>("", &placement.spec.target_destination_name)
-            .await?
-        else {
+        let Some(dest) = self.cp.get::<Destination>("", &placement.spec.target_destination_name).await? else {
             if placement.metadata.is_deleting() {
                 // Nothing to clean where no Destination says where the files are.
                 self.modify::<WorkPlacement>(namespace, name, |p| {
@@ -99,22 +83,16 @@ impl<C: ControlPlane> Engine<C> {
             return Ok(Action::done());
         };
         if placement.metadata.is_deleting() {
-            return self
-                .delete_placement_files(&placement, &dest, &dir, &writer)
-                .await;
+            return self.delete_placement_files(&placement, &dest, &dir, &writer).await;
         }
-        let missing: Vec<&str> = required_finalizers(&dest)
-            .into_iter()
-            .filter(|f| !placement.metadata.has_finalizer(f))
-            .collect();
+        let missing: Vec<&str> =
+            required_finalizers(&dest).into_iter().filter(|f| !placement.metadata.has_finalizer(f)).collect();
         let placement = if missing.is_empty() {
             placement
         } else {
             match self
                 .modify::<WorkPlacement>(namespace, name, |p| {
-                    missing
-                        .iter()
-                        .fold(false, |acc, f| p.metadata.add_finalizer(f) | acc)
+                    missing.iter().fold(false, |acc, f| p.metadata.add_finalizer(f) | acc)
                 })
                 .await?
             {
@@ -127,19 +105,16 @@ impl<C: ControlPlane> Engine<C> {
             Err(e) => Err(e),
             Ok(Some(changes)) => {
                 self.cp.sync().await?;
-                writer.submit(changes).await.map_err(|e| BuildError {
-                    reason: wp::FAILED_WRITE,
-                    message: e.to_string(),
-                })
+                writer
+                    .submit(changes)
+                    .await
+                    .map_err(|e| BuildError { reason: wp::FAILED_WRITE, message: e.to_string() })
             }
             Ok(None) => {
                 self.cp.sync().await?;
                 self.write_aggregate(&dest, &dir, &writer, &placement, None)
                     .await
-                    .map_err(|e| BuildError {
-                        reason: wp::FAILED_WRITE,
-                        message: e.to_string(),
-                    })
+                    .map_err(|e| BuildError { reason: wp::FAILED_WRITE, message: e.to_string() })
             }
         };
         self.record_write(&placement, &dest, result).await
@@ -156,20 +131,14 @@ impl<C: ControlPlane> Engine<C> {
         let name = placement.metadata.name.clone();
         let ops = match dest.spec.filepath.mode {
             FilepathMode::NestedByMetadata => {
-                let pdir = layout::placement_dir(dir, placement, pipeline(placement))
-                    .map_err(BuildError::path)?;
+                let pdir = layout::placement_dir(dir, placement, pipeline(placement)).map_err(BuildError::path)?;
                 let files = decoded_files(placement, &pdir)?;
                 vec![Op::ReplaceDir { dir: pdir, files }]
             }
             FilepathMode::None => {
                 let files = decoded_files(placement, dir)?;
-                let state_file =
-                    layout::state_file_path(dir, placement).map_err(BuildError::path)?;
-                vec![Op::PutTracked {
-                    dir: dir.clone(),
-                    state_file,
-                    files,
-                }]
+                let state_file = layout::state_file_path(dir, placement).map_err(BuildError::path)?;
+                vec![Op::PutTracked { dir: dir.clone(), state_file, files }]
             }
             FilepathMode::AggregatedYaml => {
                 decoded_files(placement, &StorePath::root())?;
@@ -189,25 +158,21 @@ impl<C: ControlPlane> Engine<C> {
         placement: &WorkPlacement,
         excluding: Option<&str>,
     ) -> Result<Option<String>, waybill_stores::StoreError> {
-        let path = layout::aggregate_path(dest, dir).map_err(|e| {
-            waybill_stores::StoreError::Config(format!("spec.filepath.filename: {e}"))
-        })?;
+        let path = layout::aggregate_path(dest, dir)
+            .map_err(|e| waybill_stores::StoreError::Config(format!("spec.filepath.filename: {e}")))?;
         let dest_name = dest.metadata.name.clone();
         let writer_name = placement.metadata.name.clone();
         self.aggregates
             .write(&dest_name, || async {
-                let mut all = self
-                    .cp
-                    .list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, &dest_name)])
-                    .await
-                    .map_err(|e| {
-                        waybill_stores::StoreError::Other(format!(
-                            "failed to get all workplacements for destination: {e}"
-                        ))
-                    })?;
-                all.retain(|p| {
-                    !p.metadata.is_deleting() && Some(p.metadata.name.as_str()) != excluding
-                });
+                let mut all =
+                    self.cp.list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, &dest_name)]).await.map_err(
+                        |e| {
+                            waybill_stores::StoreError::Other(format!(
+                                "failed to get all workplacements for destination: {e}"
+                            ))
+                        },
+                    )?;
+                all.retain(|p| !p.metadata.is_deleting() && Some(p.metadata.name.as_str()) != excluding);
                 all.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
                 let mut docs: Vec<Vec<u8>> = Vec::new();
                 for p in &all {
@@ -221,15 +186,10 @@ impl<C: ControlPlane> Engine<C> {
                 } else {
                     (
                         ChangeAction::Update,
-                        Op::Put {
-                            path: path.clone(),
-                            content: Blob::from(docs.join(&b"\n---\n"[..])),
-                        },
+                        Op::Put { path: path.clone(), content: Blob::from(docs.join(&b"\n---\n"[..])) },
                     )
                 };
-                writer
-                    .submit(ChangeSet::new(writer_name.clone(), action, vec![op]))
-                    .await
+                writer.submit(ChangeSet::new(writer_name.clone(), action, vec![op])).await
             })
             .await
     }
@@ -260,8 +220,7 @@ impl<C: ControlPlane> Engine<C> {
                 let (_, changed) = self
                     .modify_status::<WorkPlacement>(ns, name, |p, now| {
                         let st = p.status.get_or_insert_with(WorkPlacementStatus::default);
-                        let mut changed =
-                            status::set_placement_written(&mut st.conditions, generation, now);
+                        let mut changed = status::set_placement_written(&mut st.conditions, generation, now);
                         if let Some(v) = &version
                             && st.version_id != *v
                         {
@@ -275,37 +234,22 @@ impl<C: ControlPlane> Engine<C> {
                         changed
                     })
                     .await?;
-                self.versions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key);
+                self.versions.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
                 if changed {
                     let dest_name = &dest.metadata.name;
                     let msg = match &version {
-                        Some(v) => format!(
-                            "successfully written to Destination: {dest_name} with versionID: {v}"
-                        ),
+                        Some(v) => format!("successfully written to Destination: {dest_name} with versionID: {v}"),
                         None => format!("successfully written to Destination: {dest_name}"),
                     };
                     self.event(&key, Event::normal(wp::WRITTEN, msg)).await;
                 }
-                Ok(self
-                    .config
-                    .resync_interval
-                    .map(Action::requeue)
-                    .unwrap_or_default())
+                Ok(self.config.resync_interval.map(Action::requeue).unwrap_or_default())
             }
             Err(e) => {
                 let (_, changed) = self
                     .modify_status::<WorkPlacement>(ns, name, |p, now| {
                         let st = p.status.get_or_insert_with(WorkPlacementStatus::default);
-                        status::set_placement_failed(
-                            &mut st.conditions,
-                            e.reason,
-                            &e.message,
-                            generation,
-                            now,
-                        )
+                        status::set_placement_failed(&mut st.conditions, e.reason, &e.message, generation, now)
                     })
                     .await?;
                 if changed {
@@ -313,8 +257,7 @@ impl<C: ControlPlane> Engine<C> {
                         "error writing to destination; check kubectl get destination for more info: {}",
                         e.message
                     );
-                    self.event(&key, Event::warning("FailedWriteToDestination", msg))
-                        .await;
+                    self.event(&key, Event::warning("FailedWriteToDestination", msg)).await;
                 }
                 Ok(Action::requeue(DEFAULT_REQUEUE))
             }
@@ -331,9 +274,7 @@ impl<C: ControlPlane> Engine<C> {
     ) -> Result<Action> {
         let (ns, name) = (placement.metadata.ns(), placement.metadata.name.as_str());
         if placement.metadata.has_finalizer(REPO_CLEANUP_FINALIZER)
-            || placement
-                .metadata
-                .has_finalizer(DOT_FILES_CLEANUP_FINALIZER)
+            || placement.metadata.has_finalizer(DOT_FILES_CLEANUP_FINALIZER)
         {
             self.cp.sync().await?;
             let result = match dest.spec.filepath.mode {
@@ -341,11 +282,7 @@ impl<C: ControlPlane> Engine<C> {
                     match layout::placement_dir(dir, placement, pipeline(placement)) {
                         Ok(pdir) => {
                             writer
-                                .submit(ChangeSet::new(
-                                    name,
-                                    ChangeAction::Delete,
-                                    vec![Op::Delete { path: pdir }],
-                                ))
+                                .submit(ChangeSet::new(name, ChangeAction::Delete, vec![Op::Delete { path: pdir }]))
                                 .await
                         }
                         // Nothing can have been written for a placement whose directory is invalid.
@@ -354,28 +291,16 @@ impl<C: ControlPlane> Engine<C> {
                 }
                 FilepathMode::None => match layout::state_file_path(dir, placement) {
                     Ok(state_file) => {
-                        let op = Op::DeleteTracked {
-                            dir: dir.clone(),
-                            state_file,
-                        };
-                        writer
-                            .submit(ChangeSet::new(name, ChangeAction::Delete, vec![op]))
-                            .await
+                        let op = Op::DeleteTracked { dir: dir.clone(), state_file };
+                        writer.submit(ChangeSet::new(name, ChangeAction::Delete, vec![op])).await
                     }
                     Err(_) => Ok(None),
                 },
-                FilepathMode::AggregatedYaml => {
-                    self.write_aggregate(dest, dir, writer, placement, Some(name))
-                        .await
-                }
+                FilepathMode::AggregatedYaml => self.write_aggregate(dest, dir, writer, placement, Some(name)).await,
             };
             if let Err(e) = result {
                 let msg = format!("failed to delete files from repository: {e}");
-                self.event(
-                    &placement.object_ref(),
-                    Event::warning("FailedDeleteFilesFromRepository", msg),
-                )
-                .await;
+                self.event(&placement.object_ref(), Event::warning("FailedDeleteFilesFromRepository", msg)).await;
                 return Ok(Action::requeue(DEFAULT_REQUEUE));
             }
         }

@@ -37,18 +37,10 @@ pub struct Event {
 
 impl Event {
     pub fn normal(reason: &str, message: impl Into<String>) -> Self {
-        Event {
-            type_: EventType::Normal,
-            reason: reason.to_string(),
-            message: message.into(),
-        }
+        Event { type_: EventType::Normal, reason: reason.to_string(), message: message.into() }
     }
     pub fn warning(reason: &str, message: impl Into<String>) -> Self {
-        Event {
-            type_: EventType::Warning,
-            reason: reason.to_string(),
-            message: message.into(),
-        }
+        Event { type_: EventType::Warning, reason: reason.to_string(), message: message.into() }
     }
 }
 
@@ -59,11 +51,7 @@ pub trait ControlPlane: Send + Sync + 'static {
     /// One object; `namespace` is ignored for cluster-scoped kinds.
     async fn get<K: Resource>(&self, namespace: &str, name: &str) -> Result<Option<K>, CpError>;
     /// Objects of a kind, in one namespace or all, carrying every given label.
-    async fn list<K: Resource>(
-        &self,
-        namespace: Option<&str>,
-        labels: &[(&str, &str)],
-    ) -> Result<Vec<K>, CpError>;
+    async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError>;
     async fn create<K: Resource>(&self, obj: K) -> Result<K, CpError>;
     /// Writes metadata and spec (never status). Bumps `generation` when the spec changed; removes a
     /// deleting object once its last finalizer is gone.

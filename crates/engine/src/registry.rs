@@ -16,10 +16,7 @@ pub struct StoreKey {
 
 impl StoreKey {
     pub fn new(kind: Kind, name: &str) -> Self {
-        StoreKey {
-            kind,
-            name: name.to_string(),
-        }
+        StoreKey { kind, name: name.to_string() }
     }
 }
 
@@ -34,10 +31,12 @@ struct Entry {
     writer: StoreWriter,
 }
 
-/// Shared map of ready writers.
+/// Shared map of ready writers. Watchers hear about every writer put in place, so whatever waited for
+/// a store can go ahead even when the store's status did not change (after a restart, say).
 #[derive(Clone, Default)]
 pub struct StoreRegistry {
     inner: Arc<Mutex<HashMap<StoreKey, Entry>>>,
+    watchers: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<StoreKey>>>>,
 }
 
 impl StoreRegistry {
@@ -57,13 +56,15 @@ impl StoreRegistry {
     }
 
     pub fn insert(&self, key: StoreKey, fingerprint: String, writer: StoreWriter) {
-        self.map().insert(
-            key,
-            Entry {
-                fingerprint,
-                writer,
-            },
-        );
+        self.map().insert(key.clone(), Entry { fingerprint, writer });
+        self.watchers.lock().unwrap_or_else(|e| e.into_inner()).retain(|w| w.send(key.clone()).is_ok());
+    }
+
+    /// Subscribes to writers being put in place from now on.
+    pub fn watch(&self) -> tokio::sync::mpsc::UnboundedReceiver<StoreKey> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.watchers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
     }
 
     /// Drops a store's writer; requests already queued on it still complete.
@@ -73,11 +74,7 @@ impl StoreRegistry {
 
     /// Every ready store with its writer.
     pub fn all(&self) -> Vec<(StoreKey, StoreWriter)> {
-        let mut out: Vec<_> = self
-            .map()
-            .iter()
-            .map(|(k, e)| (k.clone(), e.writer.clone()))
-            .collect();
+        let mut out: Vec<_> = self.map().iter().map(|(k, e)| (k.clone(), e.writer.clone())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }

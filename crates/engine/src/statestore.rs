@@ -1,9 +1,7 @@
 //! GitStateStore and BucketStateStore reconcilers (§7): fetch the secret, build or reuse the writer,
 //! prove write permission, report `Ready`.
 
-use waybill_core::api::{
-    BucketStateStore, GitStateStore, Resource, Secret, SecretRef, StateStoreStatus,
-};
+use waybill_core::api::{BucketStateStore, GitStateStore, Resource, Secret, SecretRef, StateStoreStatus};
 use waybill_core::conditions::{READY, store as s};
 use waybill_core::meta::{Condition, ConditionStatus, set_condition};
 use waybill_stores::{StoreError, StoreWriter};
@@ -56,12 +54,7 @@ struct Verdict {
 
 impl Verdict {
     fn not_ready(reason: &'static str, message: String, requeue: bool) -> Verdict {
-        Verdict {
-            ready: false,
-            reason,
-            message,
-            requeue,
-        }
+        Verdict { ready: false, reason, message, requeue }
     }
 }
 
@@ -90,9 +83,7 @@ impl<C: ControlPlane> Engine<C> {
         let generation = store.meta().generation;
         let (stored, changed) = self
             .modify_status::<K>("", name, |obj, now| {
-                let status = obj
-                    .status_mut()
-                    .get_or_insert_with(StateStoreStatus::default);
+                let status = obj.status_mut().get_or_insert_with(StateStoreStatus::default);
                 let cond = Condition::new(
                     READY,
                     ConditionStatus::from_bool(verdict.ready),
@@ -101,11 +92,7 @@ impl<C: ControlPlane> Engine<C> {
                 )
                 .with_generation(generation);
                 let mut changed = set_condition(&mut status.conditions, cond, now);
-                let text = if verdict.ready {
-                    s::STATUS_READY
-                } else {
-                    s::STATUS_NOT_READY
-                };
+                let text = if verdict.ready { s::STATUS_READY } else { s::STATUS_NOT_READY };
                 if status.status != text {
                     status.status = text.to_string();
                     changed = true;
@@ -125,28 +112,16 @@ impl<C: ControlPlane> Engine<C> {
             };
             self.event(&stored.object_ref(), event).await;
         }
-        Ok(if verdict.requeue {
-            Action::requeue(DEFAULT_REQUEUE)
-        } else {
-            Action::done()
-        })
+        Ok(if verdict.requeue { Action::requeue(DEFAULT_REQUEUE) } else { Action::done() })
     }
 
     async fn evaluate_store<K: StoreObject>(&self, key: &StoreKey, store: &K) -> Result<Verdict> {
         let secret = match store.secret_ref() {
-            Some(r) if !r.name.is_empty() => match self
-                .cp
-                .get::<Secret>(r.effective_namespace(), &r.name)
-                .await?
-            {
+            Some(r) if !r.name.is_empty() => match self.cp.get::<Secret>(r.effective_namespace(), &r.name).await? {
                 Some(secret) => Some(secret),
                 None => {
                     self.stores.remove(key);
-                    let msg = format!(
-                        "Secret {} not found in namespace {}",
-                        r.name,
-                        r.effective_namespace()
-                    );
+                    let msg = format!("Secret {} not found in namespace {}", r.name, r.effective_namespace());
                     return Ok(Verdict::not_ready(s::SECRET_NOT_FOUND, msg, false));
                 }
             },
@@ -172,23 +147,11 @@ impl<C: ControlPlane> Engine<C> {
         };
         if let Err(e) = writer.check_write_permission().await {
             self.stores.remove(key);
-            let reason = if matches!(e, StoreError::Unreachable(_)) {
-                s::UNREACHABLE
-            } else {
-                s::ERROR_VALIDATING_PERMISSIONS
-            };
-            return Ok(Verdict::not_ready(
-                reason,
-                format!("{}{e}", s::VALIDATING_PREFIX),
-                true,
-            ));
+            let reason =
+                if matches!(e, StoreError::Unreachable(_)) { s::UNREACHABLE } else { s::ERROR_VALIDATING_PERMISSIONS };
+            return Ok(Verdict::not_ready(reason, format!("{}{e}", s::VALIDATING_PREFIX), true));
         }
-        Ok(Verdict {
-            ready: true,
-            reason: s::READY,
-            message: s::READY_MSG.to_string(),
-            requeue: false,
-        })
+        Ok(Verdict { ready: true, reason: s::READY, message: s::READY_MSG.to_string(), requeue: false })
     }
 
     async fn build_backend<K: StoreObject>(
@@ -204,23 +167,13 @@ impl<C: ControlPlane> Engine<C> {
             waybill_core::AnyObject::BucketStateStore(b) => {
                 backends::bucket_backend(b, secret, self.config.dry_run).await
             }
-            other => Err(StoreError::Config(format!(
-                "unknown state store type: {}",
-                other.kind()
-            ))),
+            other => Err(StoreError::Config(format!("unknown state store type: {}", other.kind()))),
         }
     }
 }
 
 /// Reason and message for a writer that could not be built (§2.6, difference 10).
 fn init_failure<K: StoreObject>(e: &StoreError) -> (&'static str, String) {
-    let reason = if matches!(e, StoreError::Unreachable(_)) {
-        s::UNREACHABLE
-    } else {
-        s::ERROR_INITIALISING_WRITER
-    };
-    (
-        reason,
-        format!("unable to create {} writer: {e}", K::writer_label()),
-    )
+    let reason = if matches!(e, StoreError::Unreachable(_)) { s::UNREACHABLE } else { s::ERROR_INITIALISING_WRITER };
+    (reason, format!("unable to create {} writer: {e}", K::writer_label()))
 }

@@ -25,22 +25,14 @@ impl<C: ControlPlane> Engine<C> {
         let work = if work.metadata.has_finalizer(WORK_CLEANUP_FINALIZER) {
             work
         } else {
-            match self
-                .modify::<Work>(namespace, name, |o| {
-                    o.metadata.add_finalizer(WORK_CLEANUP_FINALIZER)
-                })
-                .await?
-            {
+            match self.modify::<Work>(namespace, name, |o| o.metadata.add_finalizer(WORK_CLEANUP_FINALIZER)).await? {
                 Some(w) => w,
                 None => return Ok(Action::done()),
             }
         };
 
         let destinations = self.cp.list::<Destination>(None, &[]).await?;
-        let existing = self
-            .cp
-            .list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)])
-            .await?;
+        let existing = self.cp.list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)]).await?;
         let plan = scheduling::plan(&work, &destinations, &existing);
 
         let mut placements: Vec<WorkPlacement> = Vec::with_capacity(plan.placements.len());
@@ -59,8 +51,7 @@ impl<C: ControlPlane> Engine<C> {
         let failing: Vec<String> = placements
             .iter()
             .filter(|p| {
-                find_condition(p.conditions(), WRITE_SUCCEEDED)
-                    .is_some_and(|c| c.status == ConditionStatus::False)
+                find_condition(p.conditions(), WRITE_SUCCEEDED).is_some_and(|c| c.status == ConditionStatus::False)
             })
             .map(|p| p.metadata.name.clone())
             .collect();
@@ -74,11 +65,8 @@ impl<C: ControlPlane> Engine<C> {
                 for c in conditions.clone() {
                     changed |= set_condition(&mut st.conditions, c, now);
                 }
-                if (
-                    st.work_placements,
-                    st.work_placements_created,
-                    st.observed_generation,
-                ) != (placements_total, placements_created, generation)
+                if (st.work_placements, st.work_placements_created, st.observed_generation)
+                    != (placements_total, placements_created, generation)
                 {
                     st.work_placements = placements_total;
                     st.work_placements_created = placements_created;
@@ -96,10 +84,7 @@ impl<C: ControlPlane> Engine<C> {
             let event = match schedule.reason.as_str() {
                 w::ALL_SCHEDULED => Some(Event::normal(w::ALL_SCHEDULED, w::ALL_SCHEDULED_MSG)),
                 // Kratix's message carries a trailing space; kept for anyone matching it.
-                w::MISPLACED_REASON => Some(Event::warning(
-                    w::MISPLACED_REASON,
-                    format!("{} ", schedule.message),
-                )),
+                w::MISPLACED_REASON => Some(Event::warning(w::MISPLACED_REASON, format!("{} ", schedule.message))),
                 w::FAILING => Some(Event::warning(w::FAILING, schedule.message.clone())),
                 _ => None,
             };
@@ -117,12 +102,8 @@ impl<C: ControlPlane> Engine<C> {
                 .await;
             }
             if work.is_resource_request() && !unscheduled.is_empty() {
-                let msg = format!(
-                    "waiting for destination for workload group: [{}]",
-                    unscheduled.join(",")
-                );
-                self.event(&about, Event::normal("WaitingDestination", msg))
-                    .await;
+                let msg = format!("waiting for destination for workload group: [{}]", unscheduled.join(","));
+                self.event(&about, Event::normal("WaitingDestination", msg)).await;
             }
         }
         if work.is_resource_request() && !unscheduled.is_empty() {
@@ -132,16 +113,9 @@ impl<C: ControlPlane> Engine<C> {
     }
 
     /// Creates or updates one planned placement and its scheduling status; returns it as stored.
-    async fn apply_planned(
-        &self,
-        work: &Work,
-        planned: &PlannedPlacement,
-    ) -> Result<Option<WorkPlacement>> {
+    async fn apply_planned(&self, work: &Work, planned: &PlannedPlacement) -> Result<Option<WorkPlacement>> {
         let desired = &planned.placement;
-        let (ns, name) = (
-            desired.metadata.ns().to_string(),
-            desired.metadata.name.clone(),
-        );
+        let (ns, name) = (desired.metadata.ns().to_string(), desired.metadata.name.clone());
         let stored = match planned.operation {
             Operation::Created => match self.cp.create(desired.clone()).await {
                 Ok(p) => Some(p),
@@ -169,23 +143,15 @@ impl<C: ControlPlane> Engine<C> {
             return Ok(None);
         };
         if planned.operation != Operation::Unchanged {
-            let msg = format!(
-                "workplacement reconciled: {name}, operation: {}",
-                planned.operation.as_str()
-            );
-            self.event(
-                &work.object_ref(),
-                Event::normal("WorkplacementReconciled", msg),
-            )
-            .await;
+            let msg = format!("workplacement reconciled: {name}, operation: {}", planned.operation.as_str());
+            self.event(&work.object_ref(), Event::normal("WorkplacementReconciled", msg)).await;
         }
         let generation = stored.metadata.generation;
         let misplaced = planned.misplaced;
         let (after, changed) = self
             .modify_status::<WorkPlacement>(&ns, &name, |p, now| {
                 let st = p.status.get_or_insert_with(Default::default);
-                let mut changed =
-                    status::set_placement_scheduled(&mut st.conditions, misplaced, generation, now);
+                let mut changed = status::set_placement_scheduled(&mut st.conditions, misplaced, generation, now);
                 if st.observed_generation != generation {
                     st.observed_generation = generation;
                     changed = true;
@@ -198,11 +164,7 @@ impl<C: ControlPlane> Engine<C> {
                 "labels for destination: {} no longer match the expected labels, marking this workplacement as misplaced",
                 stored.spec.target_destination_name
             );
-            self.event(
-                &stored.object_ref(),
-                Event::warning("DestinationSelectorMismatch", msg),
-            )
-            .await;
+            self.event(&stored.object_ref(), Event::warning("DestinationSelectorMismatch", msg)).await;
         }
         Ok(after.or(Some(stored)))
     }
@@ -212,10 +174,7 @@ impl<C: ControlPlane> Engine<C> {
     async fn delete_work(&self, work: &Work) -> Result<Action> {
         let (ns, name) = (work.metadata.ns(), work.metadata.name.as_str());
         let about = work.object_ref();
-        let placements = self
-            .cp
-            .list::<WorkPlacement>(Some(ns), &[(WORK_LABEL, name)])
-            .await?;
+        let placements = self.cp.list::<WorkPlacement>(Some(ns), &[(WORK_LABEL, name)]).await?;
         let mut errors = Vec::new();
         for p in placements.iter().filter(|p| !p.metadata.is_deleting()) {
             match self.cp.delete::<WorkPlacement>(ns, &p.metadata.name).await {
@@ -223,10 +182,7 @@ impl<C: ControlPlane> Engine<C> {
                 Err(e) => {
                     self.event(
                         &about,
-                        Event::warning(
-                            "FailedDelete",
-                            format!("deleting associated workplacement failed: {e}"),
-                        ),
+                        Event::warning("FailedDelete", format!("deleting associated workplacement failed: {e}")),
                     )
                     .await;
                     errors.push(e.to_string());
@@ -236,10 +192,7 @@ impl<C: ControlPlane> Engine<C> {
         if !errors.is_empty() {
             return Err(EngineError::DeletePlacements(errors.join(",")));
         }
-        self.modify::<Work>(ns, name, |o| {
-            o.metadata.remove_finalizer(WORK_CLEANUP_FINALIZER)
-        })
-        .await?;
+        self.modify::<Work>(ns, name, |o| o.metadata.remove_finalizer(WORK_CLEANUP_FINALIZER)).await?;
         Ok(Action::done())
     }
 }

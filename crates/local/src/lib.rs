@@ -1,1 +1,20 @@
-//! placeholder
+//! Embedded mode: Waybill without a cluster. Manifests in a directory are the desired state; a local,
+//! crash-safe database is the API server's storage; the same reconcilers as in Kubernetes do the work.
+
+pub mod admission;
+pub mod error;
+pub mod loader;
+pub mod manifests;
+pub mod objects;
+pub mod persist;
+pub mod platform;
+pub mod runner;
+pub mod triggers;
+pub mod validate;
+pub mod view;
+pub mod watch;
+
+pub use error::{LocalError, Result};
+pub use platform::{Platform, PlatformPaths, stored_status};
+pub use runner::{RunOptions, Runner, Signal};
+pub use view::StatusView;

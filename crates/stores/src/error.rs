@@ -33,10 +33,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying later may succeed without a configuration change.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unreachable(_) | StoreError::Conflict(_) | StoreError::WriterGone
-        )
+        matches!(self, StoreError::Unreachable(_) | StoreError::Conflict(_) | StoreError::WriterGone)
     }
 }
 

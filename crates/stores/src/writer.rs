@@ -25,11 +25,7 @@ pub struct Coalescing {
 
 impl Default for Coalescing {
     fn default() -> Self {
-        Coalescing {
-            idle: Duration::from_millis(5),
-            max_wait: Duration::from_millis(100),
-            max_batch: 20_000,
-        }
+        Coalescing { idle: Duration::from_millis(5), max_wait: Duration::from_millis(100), max_batch: 20_000 }
     }
 }
 
@@ -84,9 +80,7 @@ impl StoreWriter {
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| StoreError::WriterGone)?;
+        self.tx.send(make(reply)).map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -145,10 +139,7 @@ async fn run(
                             if left.is_zero() {
                                 None
                             } else {
-                                tokio::time::timeout(c.idle.min(left), rx.recv())
-                                    .await
-                                    .ok()
-                                    .flatten()
+                                tokio::time::timeout(c.idle.min(left), rx.recv()).await.ok().flatten()
                             }
                         }
                     };
@@ -179,16 +170,10 @@ async fn run(
     }
 }
 
-async fn apply_batch(
-    backend: &mut dyn Backend,
-    batch: Vec<(ChangeSet, Reply<Option<String>>)>,
-    stats: &WriterStats,
-) {
+async fn apply_batch(backend: &mut dyn Backend, batch: Vec<(ChangeSet, Reply<Option<String>>)>, stats: &WriterStats) {
     let (sets, replies): (Vec<ChangeSet>, Vec<Reply<Option<String>>>) = batch.into_iter().unzip();
     stats.batches.fetch_add(1, Ordering::Relaxed);
-    stats
-        .change_sets
-        .fetch_add(sets.len() as u64, Ordering::Relaxed);
+    stats.change_sets.fetch_add(sets.len() as u64, Ordering::Relaxed);
     match backend.apply(&sets).await {
         Ok(applied) => {
             if applied.version.is_some() {

@@ -1,1 +1,187 @@
-fn main() {}
+//! The `waybill` binary: a thin CLI over the crates. `anyhow` lives here only.
+
+mod cli;
+mod progress;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::sync::mpsc;
+use tracing_subscriber::EnvFilter;
+use waybill_engine::EngineConfig;
+use waybill_local::{Platform, PlatformPaths, RunOptions, Signal};
+use waybill_stores::FileChange;
+
+use cli::{Cli, Command, Output, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
+
+/// Exit code when something is not Ready or a manifest has a problem.
+const NOT_READY: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    // libgit2 (and its OpenSSL) must be initialised before the runtime starts threads.
+    waybill_stores::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run(args) => run(args).await,
+        Command::Status(args) => status(args),
+        Command::Validate(args) => Ok(validate(args)),
+        Command::Plan(args) => plan(args).await,
+    }
+}
+
+fn paths(args: &PlatformArgs) -> anyhow::Result<PlatformPaths> {
+    Ok(PlatformPaths::new(&args.platform, args.state_dir.as_deref())?)
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let paths = paths(&args.platform)?;
+    let config = EngineConfig {
+        resync_interval: (!args.resync_interval.is_zero()).then_some(args.resync_interval),
+        ..EngineConfig::default()
+    };
+    let mut platform = Platform::open(paths.clone(), config).context("failed to open the platform")?;
+    let report = platform.load();
+    for p in &report.problems {
+        eprintln!("problem: {p}");
+    }
+    let mut runner = platform.runner();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _watch = if args.once {
+        None
+    } else {
+        spawn_signal_handler(tx.clone());
+        Some(waybill_local::watch::watch(&paths.platform, vec![paths.state_dir.clone()], tx.clone())?)
+    };
+    let progress = (!args.quiet).then(|| progress::Progress::start(runner.stats(), platform.engine.clone()));
+    if !args.once {
+        eprintln!("waybill: watching {} (Ctrl-C to stop)", paths.platform.display());
+    }
+    platform.run(&mut runner, RunOptions { once: args.once, concurrency: args.concurrency }, rx).await?;
+    drop(progress);
+    drop(tx);
+    let view = platform.status();
+    let commits = platform.revisions();
+    if args.once {
+        println!("{}", view.to_table().trim_end());
+        println!();
+        println!("{}; {commits} commit(s) this run", view.counts());
+        if !view.all_ready() {
+            let not_ready = view.not_ready().count();
+            eprintln!("waybill: {not_ready} object(s) not Ready, {} manifest problem(s)", view.problems.len());
+            return Ok(NOT_READY);
+        }
+    } else {
+        eprintln!("waybill: stopped; {commits} commit(s) this run");
+    }
+    Ok(0)
+}
+
+fn spawn_signal_handler(tx: mpsc::UnboundedSender<Signal>) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!("\nwaybill: stopping (finishing reconciles in flight)");
+        let _ = tx.send(Signal::Shutdown);
+    });
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<u8> {
+    let paths = paths(&args.platform)?;
+    let view = waybill_local::stored_status(&paths)?;
+    match args.output {
+        Output::Table => print!("{}", view.to_table()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&view.to_list())?),
+        Output::Yaml => print!("{}", serde_saphyr::to_string(&view.to_list()).context("failed to render YAML")?),
+    }
+    Ok(0)
+}
+
+fn validate(args: ValidateArgs) -> u8 {
+    let problems = waybill_local::validate::validate_paths(&args.paths);
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        eprintln!("all manifests are valid");
+        0
+    } else {
+        eprintln!("{} problem(s)", problems.len());
+        1
+    }
+}
+
+async fn plan(args: PlatformArgs) -> anyhow::Result<u8> {
+    let paths = paths(&args)?;
+    let mut platform = Platform::open_dry_run(paths, EngineConfig::default())?;
+    let report = platform.load();
+    let mut runner = platform.runner();
+    let (_tx, rx) = mpsc::unbounded_channel();
+    platform.run(&mut runner, RunOptions { once: true, concurrency: 1024 }, rx).await?;
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    let planned = platform.planned_changes().await;
+    let view = platform.status();
+    if planned.is_empty() {
+        println!("no state store is ready; nothing would be written");
+    }
+    for (store, changes) in planned {
+        if changes.is_empty() {
+            println!("{store}: no changes");
+            continue;
+        }
+        println!("{store}: {} change(s)", changes.len());
+        for c in changes {
+            match c {
+                FileChange::Added(p) => println!("  + {p}"),
+                FileChange::Modified(p) => println!("  ~ {p}"),
+                FileChange::Deleted(p) => println!("  - {p}"),
+            }
+        }
+    }
+    for row in view.not_ready() {
+        if let Some(c) = row.ready() {
+            println!("not ready: {} ({}: {})", row.object, c.reason, c.message);
+        }
+    }
+    Ok(0)
+}

@@ -20,9 +20,7 @@ pub enum AnyObject {
 }
 
 /// A typed API object: its kind, metadata, and the parts that decide generation bumps.
-pub trait Resource:
-    Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static
-{
+pub trait Resource: Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static {
     const KIND: Kind;
     fn meta(&self) -> &ObjectMeta;
     fn meta_mut(&mut self) -> &mut ObjectMeta;
@@ -144,19 +142,50 @@ impl AnyObject {
         each!(self, o => o.spec_value())
     }
 
+    /// Replaces the status with `other`'s when both are of the same kind.
+    pub fn copy_status_from(&mut self, other: &AnyObject) {
+        match (self, other) {
+            (AnyObject::GitStateStore(a), AnyObject::GitStateStore(b)) => a.copy_status_from(b),
+            (AnyObject::BucketStateStore(a), AnyObject::BucketStateStore(b)) => a.copy_status_from(b),
+            (AnyObject::Destination(a), AnyObject::Destination(b)) => a.copy_status_from(b),
+            (AnyObject::Work(a), AnyObject::Work(b)) => a.copy_status_from(b),
+            (AnyObject::WorkPlacement(a), AnyObject::WorkPlacement(b)) => a.copy_status_from(b),
+            _ => {}
+        }
+    }
+
+    /// The status as JSON (`null` when absent; Secrets have none).
+    pub fn status_value(&self) -> Value {
+        match self {
+            AnyObject::Secret(_) => Value::Null,
+            AnyObject::GitStateStore(o) => serde_json::to_value(&o.status).unwrap_or(Value::Null),
+            AnyObject::BucketStateStore(o) => serde_json::to_value(&o.status).unwrap_or(Value::Null),
+            AnyObject::Destination(o) => serde_json::to_value(&o.status).unwrap_or(Value::Null),
+            AnyObject::Work(o) => serde_json::to_value(&o.status).unwrap_or(Value::Null),
+            AnyObject::WorkPlacement(o) => serde_json::to_value(&o.status).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The object's conditions (empty for Secrets and objects without status).
+    pub fn conditions(&self) -> &[crate::meta::Condition] {
+        match self {
+            AnyObject::Secret(_) => &[],
+            AnyObject::GitStateStore(o) => o.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]),
+            AnyObject::BucketStateStore(o) => o.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]),
+            AnyObject::Destination(o) => o.conditions(),
+            AnyObject::Work(o) => o.conditions(),
+            AnyObject::WorkPlacement(o) => o.conditions(),
+        }
+    }
+
     /// The object as the Kubernetes API would serve it.
     pub fn to_json(&self) -> Value {
         each!(self, o => serde_json::to_value(o).unwrap_or(Value::Null))
     }
 
     /// Parses an object of `kind` from its JSON form; the error names the field.
-    pub fn from_json(
-        kind: Kind,
-        value: Value,
-    ) -> Result<AnyObject, serde_path_to_error::Error<serde_json::Error>> {
-        fn parse<T: DeserializeOwned>(
-            value: Value,
-        ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    pub fn from_json(kind: Kind, value: Value) -> Result<AnyObject, serde_path_to_error::Error<serde_json::Error>> {
+        fn parse<T: DeserializeOwned>(value: Value) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
             serde_path_to_error::deserialize(value)
         }
         Ok(match kind {

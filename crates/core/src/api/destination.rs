@@ -160,17 +160,10 @@ impl Destination {
 
     /// The aggregate file name in `aggregatedYAML` mode (`aggregated.yaml` when empty).
     pub fn aggregate_filename(&self) -> &str {
-        if self.spec.filepath.filename.is_empty() {
-            DEFAULT_AGGREGATE_FILENAME
-        } else {
-            &self.spec.filepath.filename
-        }
+        if self.spec.filepath.filename.is_empty() { DEFAULT_AGGREGATE_FILENAME } else { &self.spec.filepath.filename }
     }
 
     pub fn conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or(&[])
+        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
     }
 }

@@ -58,21 +58,13 @@ impl Secret {
 
     /// Adds a value, stored base64-encoded under `data` as the API server would serve it.
     pub fn with(mut self, key: &str, value: impl AsRef<[u8]>) -> Self {
-        self.data.insert(
-            key.to_string(),
-            base64::engine::general_purpose::STANDARD.encode(value.as_ref()),
-        );
+        self.data.insert(key.to_string(), base64::engine::general_purpose::STANDARD.encode(value.as_ref()));
         self
     }
 
     /// Every key present in `data` or `stringData`.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        let mut keys: Vec<&str> = self
-            .data
-            .keys()
-            .chain(self.string_data.keys())
-            .map(String::as_str)
-            .collect();
+        let mut keys: Vec<&str> = self.data.keys().chain(self.string_data.keys()).map(String::as_str).collect();
         keys.sort_unstable();
         keys.dedup();
         keys.into_iter()
@@ -85,20 +77,14 @@ impl Secret {
             return Some(v.as_bytes().to_vec());
         }
         let raw = self.data.get(key)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(raw.trim())
-            .ok()
+        base64::engine::general_purpose::STANDARD.decode(raw.trim()).ok()
     }
 
     /// Keys of `data` whose value is not valid base64.
     pub fn undecodable_keys(&self) -> Vec<&str> {
         self.data
             .iter()
-            .filter(|(_, v)| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(v.trim())
-                    .is_err()
-            })
+            .filter(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v.trim()).is_err())
             .map(|(k, _)| k.as_str())
             .collect()
     }

@@ -36,11 +36,7 @@ pub struct SecretRef {
 impl SecretRef {
     /// The namespace to look the secret up in (`default` when empty, as Kratix does).
     pub fn effective_namespace(&self) -> &str {
-        if self.namespace.is_empty() {
-            "default"
-        } else {
-            &self.namespace
-        }
+        if self.namespace.is_empty() { "default" } else { &self.namespace }
     }
 }
 
@@ -59,10 +55,7 @@ fn kratix() -> String {
 
 impl Default for GitAuthor {
     fn default() -> Self {
-        GitAuthor {
-            name: kratix(),
-            email: String::new(),
-        }
+        GitAuthor { name: kratix(), email: String::new() }
     }
 }
 
@@ -144,11 +137,7 @@ impl GitStateStore {
 
     /// The branch to write, `main` when empty.
     pub fn branch(&self) -> &str {
-        if self.spec.branch.is_empty() {
-            "main"
-        } else {
-            &self.spec.branch
-        }
+        if self.spec.branch.is_empty() { "main" } else { &self.spec.branch }
     }
 }
 

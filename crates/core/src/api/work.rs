@@ -110,20 +110,12 @@ pub fn group_id_for_directory(directory: &str) -> String {
 impl WorkloadGroup {
     /// The directory, `.` when empty.
     pub fn directory_or_default(&self) -> &str {
-        if self.directory.is_empty() {
-            "."
-        } else {
-            &self.directory
-        }
+        if self.directory.is_empty() { "." } else { &self.directory }
     }
 
     /// The group id, computed from the directory when absent.
     pub fn effective_id(&self) -> String {
-        if self.id.is_empty() {
-            group_id_for_directory(self.directory_or_default())
-        } else {
-            self.id.clone()
-        }
+        if self.id.is_empty() { group_id_for_directory(self.directory_or_default()) } else { self.id.clone() }
     }
 }
 
@@ -144,10 +136,7 @@ impl Work {
     }
 
     pub fn conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or(&[])
+        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
     }
 }
 
@@ -157,14 +146,8 @@ mod tests {
 
     #[test]
     fn group_ids_are_the_md5_of_the_directory() {
-        assert_eq!(
-            group_id_for_directory("."),
-            "5058f1af8388633f609cadb75a75dc9d"
-        );
-        assert_eq!(
-            group_id_for_directory("foo"),
-            "acbd18db4cc2f85cedef654fccc4a4d8"
-        );
+        assert_eq!(group_id_for_directory("."), "5058f1af8388633f609cadb75a75dc9d");
+        assert_eq!(group_id_for_directory("foo"), "acbd18db4cc2f85cedef654fccc4a4d8");
         let group = WorkloadGroup::default();
         assert_eq!(group.effective_id(), "5058f1af8388633f609cadb75a75dc9d");
     }

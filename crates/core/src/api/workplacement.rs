@@ -48,11 +48,7 @@ pub struct WorkPlacementSpec {
 pub struct WorkPlacementStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    #[serde(
-        default,
-        rename = "versionID",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, rename = "versionID", skip_serializing_if = "String::is_empty")]
     pub version_id: String,
     #[serde(default)]
     pub observed_generation: i64,
@@ -74,9 +70,6 @@ impl WorkPlacement {
     }
 
     pub fn conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or(&[])
+        self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
     }
 }

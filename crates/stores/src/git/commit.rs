@@ -34,10 +34,7 @@ pub fn build(
     author: &Author,
 ) -> Result<Built, StoreError> {
     let parent_commit = match parent {
-        Some(oid) => Some(
-            repo.find_commit(oid)
-                .map_err(|e| git_err("read the branch tip", e))?,
-        ),
+        Some(oid) => Some(repo.find_commit(oid).map_err(|e| git_err("read the branch tip", e))?),
         None => None,
     };
     let base_tree = parent_commit.as_ref().map(|c| c.tree_id());
@@ -56,38 +53,22 @@ pub fn build(
     }
     let tree_id = editor.write().map_err(|e| git_err("write the tree", e))?;
     if base_tree == Some(tree_id) || (base_tree.is_none() && applied.is_empty()) {
-        return Ok(Built {
-            commit: None,
-            outcomes,
-        });
+        return Ok(Built { commit: None, outcomes });
     }
-    let tree = repo
-        .find_tree(tree_id)
-        .map_err(|e| git_err("read the new tree", e))?;
+    let tree = repo.find_tree(tree_id).map_err(|e| git_err("read the new tree", e))?;
     if base_tree.is_none() && tree.is_empty() {
-        return Ok(Built {
-            commit: None,
-            outcomes,
-        });
+        return Ok(Built { commit: None, outcomes });
     }
     let sig = signature(author)?;
     let message = changeset::commit_message(&applied);
     let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
-    let commit = repo
-        .commit(None, &sig, &sig, &message, &tree, &parents)
-        .map_err(|e| git_err("create the commit", e))?;
-    Ok(Built {
-        commit: Some(commit),
-        outcomes,
-    })
+    let commit =
+        repo.commit(None, &sig, &sig, &message, &tree, &parents).map_err(|e| git_err("create the commit", e))?;
+    Ok(Built { commit: Some(commit), outcomes })
 }
 
 fn signature(author: &Author) -> Result<Signature<'static>, StoreError> {
-    let name = if author.name.trim().is_empty() {
-        "kratix"
-    } else {
-        author.name.as_str()
-    };
+    let name = if author.name.trim().is_empty() { "kratix" } else { author.name.as_str() };
     Signature::now(name, &author.email).map_err(|e| git_err("build the commit signature", e))
 }
 
@@ -99,16 +80,8 @@ pub fn read(
     path: &StorePath,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let full = path.under(root);
-    match editor
-        .read(full.as_str())
-        .map_err(|e| git_err("read the tree", e))?
-    {
-        Some(oid) => Ok(Some(
-            repo.find_blob(oid)
-                .map_err(|e| git_err("read a blob", e))?
-                .content()
-                .to_vec(),
-        )),
+    match editor.read(full.as_str()).map_err(|e| git_err("read the tree", e))? {
+        Some(oid) => Ok(Some(repo.find_blob(oid).map_err(|e| git_err("read a blob", e))?.content().to_vec())),
         None => Ok(None),
     }
 }
@@ -126,28 +99,18 @@ fn expand(
             Op::Delete { path } => steps.push(Step::Delete(path.clone())),
             Op::ReplaceDir { dir, files } => {
                 steps.push(Step::Delete(dir.clone()));
-                steps.extend(
-                    files
-                        .iter()
-                        .map(|(p, c): &(StorePath, Blob)| Step::Put(p.clone(), c.clone())),
-                );
+                steps.extend(files.iter().map(|(p, c): &(StorePath, Blob)| Step::Put(p.clone(), c.clone())));
             }
-            Op::PutTracked {
-                dir,
-                state_file,
-                files,
-            } => {
+            Op::PutTracked { dir, state_file, files } => {
                 let previous = read(repo, editor, root, state_file)?;
-                let expanded =
-                    changeset::expand_put_tracked(dir, state_file, files, previous.as_deref())
-                        .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
+                let expanded = changeset::expand_put_tracked(dir, state_file, files, previous.as_deref())
+                    .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
                 steps.extend(expanded);
             }
             Op::DeleteTracked { dir, state_file } => {
                 let previous = read(repo, editor, root, state_file)?;
-                let expanded =
-                    changeset::expand_delete_tracked(dir, state_file, previous.as_deref())
-                        .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
+                let expanded = changeset::expand_delete_tracked(dir, state_file, previous.as_deref())
+                    .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
                 steps.extend(expanded);
             }
         }
@@ -164,17 +127,11 @@ fn apply_steps(
     for step in steps {
         match step {
             Step::Put(path, content) => {
-                let oid = repo
-                    .blob(&content)
-                    .map_err(|e| git_err("write a blob", e))?;
-                editor
-                    .put(path.under(root).as_str(), oid)
-                    .map_err(|e| git_err("edit the tree", e))?;
+                let oid = repo.blob(&content).map_err(|e| git_err("write a blob", e))?;
+                editor.put(path.under(root).as_str(), oid).map_err(|e| git_err("edit the tree", e))?;
             }
             Step::Delete(path) => {
-                editor
-                    .remove(path.under(root).as_str())
-                    .map_err(|e| git_err("edit the tree", e))?;
+                editor.remove(path.under(root).as_str()).map_err(|e| git_err("edit the tree", e))?;
             }
         }
     }

@@ -31,9 +31,7 @@ pub fn classify(url: &str, base_dir: &Path) -> Result<Location, StoreError> {
     }
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
-            return Err(StoreError::Config(format!(
-                "invalid file URL {url:?}: expected file:///absolute/path"
-            )));
+            return Err(StoreError::Config(format!("invalid file URL {url:?}: expected file:///absolute/path")));
         }
         return Ok(Location::Local(PathBuf::from(path)));
     }
@@ -44,10 +42,7 @@ pub fn classify(url: &str, base_dir: &Path) -> Result<Location, StoreError> {
         ("git://", Transport::Git),
     ] {
         if url.len() > prefix.len() && url[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            return Ok(Location::Remote {
-                url: url.to_string(),
-                transport,
-            });
+            return Ok(Location::Remote { url: url.to_string(), transport });
         }
     }
     if url.contains("://") {
@@ -56,17 +51,10 @@ pub fn classify(url: &str, base_dir: &Path) -> Result<Location, StoreError> {
         )));
     }
     if is_scp_like(url) {
-        return Ok(Location::Remote {
-            url: url.to_string(),
-            transport: Transport::Ssh,
-        });
+        return Ok(Location::Remote { url: url.to_string(), transport: Transport::Ssh });
     }
     let path = Path::new(url);
-    Ok(Location::Local(if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }))
+    Ok(Location::Local(if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) }))
 }
 
 /// `[user@]host:path`, as Git reads it: a colon before the first slash, and not a local-looking path.
@@ -108,14 +96,8 @@ mod tests {
                 (other, _) => panic!("{url}: {other:?}"),
             }
         }
-        assert_eq!(
-            classify("state.git", base).unwrap(),
-            Location::Local(PathBuf::from("/platform/state.git"))
-        );
-        assert_eq!(
-            classify("file:///srv/r", base).unwrap(),
-            Location::Local(PathBuf::from("/srv/r"))
-        );
+        assert_eq!(classify("state.git", base).unwrap(), Location::Local(PathBuf::from("/platform/state.git")));
+        assert_eq!(classify("file:///srv/r", base).unwrap(), Location::Local(PathBuf::from("/srv/r")));
         assert!(classify("ftp://x/y", base).is_err());
         assert!(classify("file://relative", base).is_err());
     }

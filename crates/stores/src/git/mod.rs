@@ -71,47 +71,30 @@ impl GitBackend {
         let mut scratch = None;
         let repo = if is_missing_or_empty(path) {
             if settings.dry_run {
-                let dir = std::env::temp_dir().join(format!(
-                    "waybill-plan-{}-{}",
-                    std::process::id(),
-                    unique()
-                ));
+                let dir = std::env::temp_dir().join(format!("waybill-plan-{}-{}", std::process::id(), unique()));
                 let repo = init_bare(&dir, &settings.branch)?;
                 scratch = Some(ScratchDir(dir));
                 repo
             } else {
                 std::fs::create_dir_all(path).map_err(|e| {
-                    StoreError::Config(format!(
-                        "failed to create repository directory {description}: {e}"
-                    ))
+                    StoreError::Config(format!("failed to create repository directory {description}: {e}"))
                 })?;
                 init_bare(path, &settings.branch)?
             }
         } else {
             Repository::open(path).map_err(|e| {
-                StoreError::NotFound(format!(
-                    "failed to open git repository at {description}: {}",
-                    e.message()
-                ))
+                StoreError::NotFound(format!("failed to open git repository at {description}: {}", e.message()))
             })?
         };
         let refname = format!("refs/heads/{}", settings.branch);
         let dry = if settings.dry_run {
-            let odb = repo
-                .odb()
-                .map_err(|e| git_err("open the object database", e))?;
-            odb.add_new_mempack_backend(1000)
-                .map_err(|e| git_err("prepare an in-memory object store", e))?;
+            let odb = repo.odb().map_err(|e| git_err("open the object database", e))?;
+            odb.add_new_mempack_backend(1000).map_err(|e| git_err("prepare an in-memory object store", e))?;
             let base = tip(&repo, &refname)?;
             Some(DryRun { base, tip: base })
         } else {
             if !repo.is_bare()
-                && repo
-                    .head()
-                    .ok()
-                    .and_then(|h| h.name().ok().map(str::to_string))
-                    .as_deref()
-                    == Some(refname.as_str())
+                && repo.head().ok().and_then(|h| h.name().ok().map(str::to_string)).as_deref() == Some(refname.as_str())
             {
                 tracing::warn!(repository = %description, branch = %settings.branch,
                     "branch is checked out in a working tree; Waybill moves the branch without touching the working tree");
@@ -119,13 +102,7 @@ impl GitBackend {
             None
         };
         Ok(GitBackend {
-            inner: Some(Box::new(LocalRepo {
-                repo,
-                refname,
-                settings,
-                dry,
-                _scratch: scratch,
-            })),
+            inner: Some(Box::new(LocalRepo { repo, refname, settings, dry, _scratch: scratch })),
             description,
         })
     }
@@ -139,9 +116,10 @@ impl GitBackend {
         &mut self,
         f: impl FnOnce(&mut LocalRepo) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let mut inner = self.inner.take().ok_or_else(|| {
-            StoreError::Other("failed to use the git writer: a previous operation panicked".into())
-        })?;
+        let mut inner = self
+            .inner
+            .take()
+            .ok_or_else(|| StoreError::Other("failed to use the git writer: a previous operation panicked".into()))?;
         let (inner, out) = tokio::task::spawn_blocking(move || {
             let out = f(&mut inner);
             (inner, out)
@@ -170,11 +148,7 @@ fn init_bare(path: &Path, branch: &str) -> Result<Repository, StoreError> {
     let mut opts = RepositoryInitOptions::new();
     opts.bare(true).initial_head(branch).mkdir(true);
     Repository::init_opts(path, &opts).map_err(|e| {
-        StoreError::Config(format!(
-            "failed to create bare repository at {}: {}",
-            path.display(),
-            e.message()
-        ))
+        StoreError::Config(format!("failed to create bare repository at {}: {}", path.display(), e.message()))
     })
 }
 
@@ -197,48 +171,23 @@ impl LocalRepo {
     fn apply(&mut self, batch: &[ChangeSet]) -> Result<Applied, StoreError> {
         for _ in 0..MAX_ATTEMPTS {
             let parent = self.current()?;
-            let built = commit::build(
-                &self.repo,
-                parent,
-                &self.settings.root,
-                batch,
-                &self.settings.author,
-            )?;
+            let built = commit::build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
             let Some(new) = built.commit else {
-                return Ok(Applied {
-                    version: None,
-                    outcomes: built.outcomes,
-                });
+                return Ok(Applied { version: None, outcomes: built.outcomes });
             };
             if let Some(d) = &mut self.dry {
                 d.tip = Some(new);
-                return Ok(Applied {
-                    version: Some(new.to_string()),
-                    outcomes: built.outcomes,
-                });
+                return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes });
             }
             let moved = match parent {
-                Some(old) => {
-                    self.repo
-                        .reference_matching(&self.refname, new, true, old, "waybill: commit")
-                }
-                None => self
-                    .repo
-                    .reference(&self.refname, new, false, "waybill: commit"),
+                Some(old) => self.repo.reference_matching(&self.refname, new, true, old, "waybill: commit"),
+                None => self.repo.reference(&self.refname, new, false, "waybill: commit"),
             };
             match moved {
                 Ok(_) => {
-                    return Ok(Applied {
-                        version: Some(new.to_string()),
-                        outcomes: built.outcomes,
-                    });
+                    return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes });
                 }
-                Err(e)
-                    if matches!(
-                        e.code(),
-                        ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked
-                    ) =>
-                {
+                Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => {
                     tracing::debug!(branch = %self.settings.branch, "branch moved while committing; rebuilding on the new tip");
                     continue;
                 }
@@ -253,12 +202,7 @@ impl LocalRepo {
 
     fn read(&self, path: &StorePath) -> Result<Option<Vec<u8>>, StoreError> {
         let tree = match self.current()? {
-            Some(c) => Some(
-                self.repo
-                    .find_commit(c)
-                    .map_err(|e| git_err("read the branch tip", e))?
-                    .tree_id(),
-            ),
+            Some(c) => Some(self.repo.find_commit(c).map_err(|e| git_err("read the branch tip", e))?.tree_id()),
             None => None,
         };
         let mut editor = TreeEditor::new(&self.repo, tree);
@@ -267,25 +211,16 @@ impl LocalRepo {
 
     fn list(&self, dir: &StorePath) -> Result<Vec<StorePath>, StoreError> {
         let tree = match self.current()? {
-            Some(c) => Some(
-                self.repo
-                    .find_commit(c)
-                    .map_err(|e| git_err("read the branch tip", e))?
-                    .tree_id(),
-            ),
+            Some(c) => Some(self.repo.find_commit(c).map_err(|e| git_err("read the branch tip", e))?.tree_id()),
             None => None,
         };
         let mut editor = TreeEditor::new(&self.repo, tree);
-        let files = editor
-            .list_files(dir.under(&self.settings.root).as_str())
-            .map_err(|e| git_err("list the tree", e))?;
+        let files =
+            editor.list_files(dir.under(&self.settings.root).as_str()).map_err(|e| git_err("list the tree", e))?;
         Ok(files
             .into_iter()
             .filter_map(|f| StorePath::parse(&f).ok())
-            .filter_map(|p| {
-                p.strip_prefix(&self.settings.root)
-                    .and_then(|rel| StorePath::parse(rel).ok())
-            })
+            .filter_map(|p| p.strip_prefix(&self.settings.root).and_then(|rel| StorePath::parse(rel).ok()))
             .collect())
     }
 
@@ -293,18 +228,13 @@ impl LocalRepo {
         if self.dry.is_some() {
             return Ok(());
         }
-        let probe = self
-            .repo
-            .path()
-            .join(format!("waybill-write-check-{}", std::process::id()));
-        std::fs::write(&probe, b"")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|e| {
-                StoreError::PermissionDenied(format!(
-                    "write permission validation failed: {}: {e}",
-                    self.repo.path().display()
-                ))
-            })
+        let probe = self.repo.path().join(format!("waybill-write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
+            StoreError::PermissionDenied(format!(
+                "write permission validation failed: {}: {e}",
+                self.repo.path().display()
+            ))
+        })
     }
 
     fn pending_changes(&self) -> Result<Vec<FileChange>, StoreError> {
@@ -313,27 +243,18 @@ impl LocalRepo {
         };
         let tree_of = |c: Option<Oid>| -> Result<Option<git2::Tree<'_>>, StoreError> {
             match c {
-                Some(c) => Ok(Some(
-                    self.repo
-                        .find_commit(c)
-                        .and_then(|c| c.tree())
-                        .map_err(|e| git_err("read a tree", e))?,
-                )),
+                Some(c) => {
+                    Ok(Some(self.repo.find_commit(c).and_then(|c| c.tree()).map_err(|e| git_err("read a tree", e))?))
+                }
                 None => Ok(None),
             }
         };
         let (old, new) = (tree_of(d.base)?, tree_of(d.tip)?);
-        let diff = self
-            .repo
-            .diff_tree_to_tree(old.as_ref(), new.as_ref(), None)
-            .map_err(|e| git_err("diff the trees", e))?;
+        let diff =
+            self.repo.diff_tree_to_tree(old.as_ref(), new.as_ref(), None).map_err(|e| git_err("diff the trees", e))?;
         let mut out = Vec::new();
         for delta in diff.deltas() {
-            let path = |f: git2::DiffFile<'_>| {
-                f.path()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            };
+            let path = |f: git2::DiffFile<'_>| f.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             match delta.status() {
                 git2::Delta::Added => out.push(FileChange::Added(path(delta.new_file()))),
                 git2::Delta::Deleted => out.push(FileChange::Deleted(path(delta.old_file()))),

@@ -37,16 +37,9 @@ impl Dir {
                 for e in tree.iter() {
                     let Ok(name) = e.name() else { continue };
                     let entry = if e.kind() == Some(ObjectType::Tree) {
-                        Entry::Dir(Dir {
-                            base: Some(e.id()),
-                            ..Dir::default()
-                        })
+                        Entry::Dir(Dir { base: Some(e.id()), ..Dir::default() })
                     } else {
-                        Entry::File {
-                            oid: e.id(),
-                            mode: e.filemode(),
-                            dirty: false,
-                        }
+                        Entry::File { oid: e.id(), mode: e.filemode(), dirty: false }
                     };
                     map.insert(name.to_string(), entry);
                 }
@@ -65,13 +58,7 @@ fn split(path: &str) -> Vec<&str> {
 impl<'r> TreeEditor<'r> {
     /// An editor starting from `base` (an empty tree when `None`).
     pub fn new(repo: &'r Repository, base: Option<Oid>) -> Self {
-        TreeEditor {
-            repo,
-            root: Dir {
-                base,
-                ..Dir::default()
-            },
-        }
+        TreeEditor { repo, root: Dir { base, ..Dir::default() } }
     }
 
     /// The blob id at `path`, if a file is there.
@@ -107,11 +94,7 @@ impl<'r> TreeEditor<'r> {
             if !matches!(entries.get(*name), Some(Entry::Dir(_))) {
                 entries.insert(
                     name.to_string(),
-                    Entry::Dir(Dir {
-                        entries: Some(BTreeMap::new()),
-                        dirty: true,
-                        ..Dir::default()
-                    }),
+                    Entry::Dir(Dir { entries: Some(BTreeMap::new()), dirty: true, ..Dir::default() }),
                 );
             }
             dir.removed.remove(*name);
@@ -132,14 +115,7 @@ impl<'r> TreeEditor<'r> {
             }
             _ => MODE_BLOB,
         };
-        entries.insert(
-            leaf.to_string(),
-            Entry::File {
-                oid,
-                mode,
-                dirty: true,
-            },
-        );
+        entries.insert(leaf.to_string(), Entry::File { oid, mode, dirty: true });
         Ok(())
     }
 
@@ -205,18 +181,9 @@ fn entries_get_dir<'a>(dir: &'a mut Dir, name: &str) -> Option<&'a mut Dir> {
     }
 }
 
-fn collect(
-    repo: &Repository,
-    dir: &mut Dir,
-    prefix: &str,
-    out: &mut Vec<String>,
-) -> Result<(), git2::Error> {
+fn collect(repo: &Repository, dir: &mut Dir, prefix: &str, out: &mut Vec<String>) -> Result<(), git2::Error> {
     for (name, entry) in dir.loaded(repo)?.iter_mut() {
-        let full = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let full = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
         match entry {
             Entry::File { .. } => out.push(full),
             Entry::Dir(d) => collect(repo, d, &full, out)?,
@@ -342,18 +309,8 @@ mod tests {
                 ("y/three.yaml".into(), "a".into())
             ]
         );
-        let y1 = repo
-            .find_tree(t1)
-            .unwrap()
-            .get_path(std::path::Path::new("y"))
-            .unwrap()
-            .id();
-        let y2 = repo
-            .find_tree(t2)
-            .unwrap()
-            .get_path(std::path::Path::new("y"))
-            .unwrap()
-            .id();
+        let y1 = repo.find_tree(t1).unwrap().get_path(std::path::Path::new("y")).unwrap().id();
+        let y2 = repo.find_tree(t2).unwrap().get_path(std::path::Path::new("y")).unwrap().id();
         assert_eq!(y1, y2, "untouched subtree keeps its id");
     }
 
@@ -367,11 +324,7 @@ mod tests {
         let t1 = ed.write().unwrap();
         let mut ed = TreeEditor::new(&repo, Some(t1));
         ed.put("g.yaml", a).unwrap();
-        assert_eq!(
-            ed.write().unwrap(),
-            t1,
-            "rewriting identical content changes nothing"
-        );
+        assert_eq!(ed.write().unwrap(), t1, "rewriting identical content changes nothing");
         let mut ed = TreeEditor::new(&repo, Some(t1));
         ed.remove("d/e/f.yaml").unwrap();
         let t2 = ed.write().unwrap();

@@ -1,0 +1,28 @@
+//! The embedded control plane's one error type.
+
+use std::path::PathBuf;
+
+/// Something the embedded control plane could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("failed to open state database {path}: {source}")]
+    OpenState { path: PathBuf, source: rusqlite::Error },
+    #[error("failed to read state database: {0}")]
+    ReadState(#[source] rusqlite::Error),
+    #[error("failed to write state database: {0}")]
+    WriteState(String),
+    #[error("state directory {0} is in use by another `waybill run`; stop it first")]
+    Locked(PathBuf),
+    #[error("failed to read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("platform directory {0} does not exist or is not a directory")]
+    NoPlatform(PathBuf),
+    #[error("no state in {0}: run `waybill run --platform <dir>` first")]
+    NoState(PathBuf),
+    #[error("failed to watch {path}: {reason}")]
+    Watch { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Engine(#[from] waybill_engine::EngineError),
+}
+
+pub type Result<T, E = LocalError> = std::result::Result<T, E>;

@@ -1,0 +1,426 @@
+//! The embedded control plane's object store: an API server in miniature. Objects live in memory,
+//! every write is queued for durable storage, watchers hear about every change, and writes follow
+//! Kubernetes rules (optimistic concurrency, generations, finalizers, deletion timestamps).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use waybill_core::meta::now_rfc3339;
+use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
+use waybill_engine::{ControlPlane, CpError, Event};
+
+use crate::persist::{Persister, StoredEvent};
+
+/// What changed about an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    /// Metadata or spec changed (labels, finalizers, deletion started, generation).
+    Updated {
+        spec: bool,
+        deletion_started: bool,
+    },
+    StatusChanged,
+    Removed,
+}
+
+/// A notification to watchers; `object` is the new state (the last state for `Removed`).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub object: AnyObject,
+}
+
+struct Inner {
+    objects: BTreeMap<ObjectRef, AnyObject>,
+    /// Manifest file an object came from; objects without one were made by reconcilers.
+    sources: HashMap<ObjectRef, String>,
+    events: HashMap<ObjectRef, VecDeque<Event>>,
+    watchers: Vec<mpsc::UnboundedSender<Change>>,
+    /// Identities whose manifest was refused, with the reason.
+    rejections: BTreeMap<ObjectRef, String>,
+    /// Every manifest problem of the last load.
+    problems: Vec<String>,
+}
+
+/// Events kept per object in memory.
+const EVENTS_PER_OBJECT: usize = 20;
+
+/// The object store; see the module documentation.
+pub struct ObjectStore {
+    inner: Mutex<Inner>,
+    rv: AtomicU64,
+    persister: Option<Persister>,
+}
+
+impl ObjectStore {
+    /// A store holding `objects` (as loaded from disk), persisting through `persister` when given.
+    pub fn new(objects: Vec<(AnyObject, Option<String>)>, persister: Option<Persister>) -> ObjectStore {
+        let mut inner = Inner {
+            objects: BTreeMap::new(),
+            sources: HashMap::new(),
+            events: HashMap::new(),
+            watchers: Vec::new(),
+            rejections: BTreeMap::new(),
+            problems: Vec::new(),
+        };
+        let mut max_rv = 0;
+        for (obj, source) in objects {
+            let r = obj.object_ref();
+            max_rv = max_rv.max(obj.meta().resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0));
+            if let Some(s) = source {
+                inner.sources.insert(r.clone(), s);
+            }
+            inner.objects.insert(r, obj);
+        }
+        ObjectStore { inner: Mutex::new(inner), rv: AtomicU64::new(max_rv), persister }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every mutation leaves the maps consistent before it can panic, so a poisoned lock is usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_rv(&self) -> String {
+        (self.rv.fetch_add(1, Ordering::SeqCst) + 1).to_string()
+    }
+
+    /// Subscribes to every change from now on.
+    pub fn watch(&self) -> mpsc::UnboundedReceiver<Change> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().watchers.push(tx);
+        rx
+    }
+
+    /// A copy of one object.
+    pub fn get_any(&self, r: &ObjectRef) -> Option<AnyObject> {
+        self.lock().objects.get(r).cloned()
+    }
+
+    /// Copies of every object of `kind`.
+    pub fn all_of(&self, kind: Kind) -> Vec<AnyObject> {
+        self.lock().objects.iter().filter(|(r, _)| r.kind == kind).map(|(_, o)| o.clone()).collect()
+    }
+
+    /// References of every object of `kind` matching `pred`.
+    pub fn refs_where(&self, kind: Kind, pred: impl Fn(&AnyObject) -> bool) -> Vec<ObjectRef> {
+        self.lock().objects.iter().filter(|(r, o)| r.kind == kind && pred(o)).map(|(r, _)| r.clone()).collect()
+    }
+
+    /// Every object, sorted by kind, namespace and name.
+    pub fn snapshot(&self) -> Vec<AnyObject> {
+        self.lock().objects.values().cloned().collect()
+    }
+
+    /// The manifest an object came from, if any.
+    pub fn source_of(&self, r: &ObjectRef) -> Option<String> {
+        self.lock().sources.get(r).cloned()
+    }
+
+    /// References of every object that came from a manifest.
+    pub fn manifest_objects(&self) -> Vec<(ObjectRef, String)> {
+        self.lock().sources.iter().map(|(r, s)| (r.clone(), s.clone())).collect()
+    }
+
+    /// Records the outcome of the last manifest load (kept for status views and persisted).
+    pub fn record_admission(&self, rejections: BTreeMap<ObjectRef, String>, problems: Vec<String>) {
+        if let Some(p) = &self.persister {
+            p.rejections(rejections.iter().map(|(r, m)| (crate::persist::key_of(r), m.clone())).collect());
+            p.problems(problems.clone());
+        }
+        let mut inner = self.lock();
+        inner.rejections = rejections;
+        inner.problems = problems;
+    }
+
+    /// Identities whose manifest was refused, with the reason.
+    pub fn rejections(&self) -> BTreeMap<ObjectRef, String> {
+        self.lock().rejections.clone()
+    }
+
+    /// Every manifest problem of the last load.
+    pub fn problems(&self) -> Vec<String> {
+        self.lock().problems.clone()
+    }
+
+    /// Recent events about an object, oldest first.
+    pub fn events_of(&self, r: &ObjectRef) -> Vec<Event> {
+        self.lock().events.get(r).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    fn notify(inner: &mut Inner, change: Change) {
+        inner.watchers.retain(|w| w.send(change.clone()).is_ok());
+    }
+
+    fn persist_put(&self, obj: &AnyObject, source: Option<&str>) {
+        if let Some(p) = &self.persister {
+            p.put(obj, source);
+        }
+    }
+
+    fn persist_delete(&self, r: &ObjectRef) {
+        if let Some(p) = &self.persister {
+            p.delete(r);
+        }
+    }
+
+    /// Admission of a manifest object: creates it, or replaces its labels, annotations and spec while
+    /// keeping status, finalizers and server-managed fields. Returns whether anything changed.
+    pub fn apply_manifest(&self, mut obj: AnyObject, source: &str) -> bool {
+        let r = obj.object_ref();
+        let mut inner = self.lock();
+        inner.sources.insert(r.clone(), source.to_string());
+        match inner.objects.get(&r).cloned() {
+            None => {
+                let meta = obj.meta_mut();
+                meta.generation = 1;
+                meta.resource_version = Some(self.next_rv());
+                meta.uid = Some(new_uid(&r));
+                meta.creation_timestamp = Some(now_rfc3339());
+                meta.deletion_timestamp = None;
+                meta.finalizers.clear();
+                strip_status(&mut obj);
+                self.persist_put(&obj, Some(source));
+                inner.objects.insert(r, obj.clone());
+                Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: obj });
+                true
+            }
+            Some(current) => {
+                if current.meta().is_deleting() {
+                    // Kubernetes cannot resurrect a deleting object; the manifest applies once it is gone.
+                    return false;
+                }
+                let mut next = current.clone();
+                let spec_changed = current.spec_value() != obj.spec_value();
+                {
+                    let (m, new) = (next.meta_mut(), obj.meta());
+                    m.labels = new.labels.clone();
+                    m.annotations = new.annotations.clone();
+                }
+                replace_spec(&mut next, obj);
+                let meta_changed = next.meta() != current.meta();
+                if !spec_changed && !meta_changed {
+                    self.persist_put(&current, Some(source));
+                    return false;
+                }
+                if spec_changed {
+                    next.meta_mut().generation += 1;
+                }
+                next.meta_mut().resource_version = Some(self.next_rv());
+                self.persist_put(&next, Some(source));
+                inner.objects.insert(r, next.clone());
+                Self::notify(
+                    &mut inner,
+                    Change { kind: ChangeKind::Updated { spec: spec_changed, deletion_started: false }, object: next },
+                );
+                true
+            }
+        }
+    }
+
+    /// Deletion of an object whose manifest disappeared.
+    pub fn delete_ref(&self, r: &ObjectRef) -> Result<(), CpError> {
+        let mut inner = self.lock();
+        inner.sources.remove(r);
+        self.delete_locked(&mut inner, r)
+    }
+
+    fn delete_locked(&self, inner: &mut Inner, r: &ObjectRef) -> Result<(), CpError> {
+        let Some(current) = inner.objects.get(r).cloned() else { return Err(CpError::NotFound(r.clone())) };
+        if current.meta().finalizers.is_empty() {
+            inner.objects.remove(r);
+            inner.sources.remove(r);
+            self.persist_delete(r);
+            Self::notify(inner, Change { kind: ChangeKind::Removed, object: current });
+            return Ok(());
+        }
+        if current.meta().is_deleting() {
+            return Ok(());
+        }
+        let mut next = current;
+        next.meta_mut().deletion_timestamp = Some(now_rfc3339());
+        next.meta_mut().resource_version = Some(self.next_rv());
+        let source = inner.sources.get(r).cloned();
+        self.persist_put(&next, source.as_deref());
+        inner.objects.insert(r.clone(), next.clone());
+        Self::notify(inner, Change { kind: ChangeKind::Updated { spec: false, deletion_started: true }, object: next });
+        Ok(())
+    }
+
+    fn write(&self, obj: AnyObject, status_only: bool) -> Result<AnyObject, CpError> {
+        let r = obj.object_ref();
+        let mut inner = self.lock();
+        let Some(current) = inner.objects.get(&r).cloned() else { return Err(CpError::NotFound(r)) };
+        if obj.meta().resource_version != current.meta().resource_version {
+            return Err(CpError::Conflict(r));
+        }
+        let source = inner.sources.get(&r).cloned();
+        let (next, kind) = if status_only {
+            let mut next = current.clone();
+            next.copy_status_from(&obj);
+            if next.status_value() == current.status_value() {
+                return Ok(current);
+            }
+            (next, ChangeKind::StatusChanged)
+        } else {
+            let mut next = obj;
+            next.copy_status_from(&current);
+            let spec_changed = next.spec_value() != current.spec_value();
+            {
+                let (m, cur) = (next.meta_mut(), current.meta());
+                m.uid = cur.uid.clone();
+                m.creation_timestamp = cur.creation_timestamp.clone();
+                m.deletion_timestamp = cur.deletion_timestamp.clone();
+                m.generation = cur.generation + i64::from(spec_changed);
+            }
+            if next == current {
+                return Ok(current);
+            }
+            if next.meta().is_deleting() && next.meta().finalizers.is_empty() {
+                inner.objects.remove(&r);
+                inner.sources.remove(&r);
+                self.persist_delete(&r);
+                Self::notify(&mut inner, Change { kind: ChangeKind::Removed, object: next.clone() });
+                return Ok(next);
+            }
+            (next, ChangeKind::Updated { spec: spec_changed, deletion_started: false })
+        };
+        let mut next = next;
+        next.meta_mut().resource_version = Some(self.next_rv());
+        self.persist_put(&next, source.as_deref());
+        inner.objects.insert(r, next.clone());
+        Self::notify(&mut inner, Change { kind, object: next.clone() });
+        Ok(next)
+    }
+}
+
+fn new_uid(r: &ObjectRef) -> String {
+    use std::hash::{Hash, Hasher};
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    r.hash(&mut h);
+    nanos.hash(&mut h);
+    let a = h.finish();
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        (a >> 32) as u32,
+        (a >> 16) as u16,
+        a as u16,
+        (nanos >> 48) as u16,
+        nanos & 0xffff_ffff_ffff
+    )
+}
+
+fn strip_status(obj: &mut AnyObject) {
+    match obj {
+        AnyObject::Secret(_) => {}
+        AnyObject::GitStateStore(o) => o.status = None,
+        AnyObject::BucketStateStore(o) => o.status = None,
+        AnyObject::Destination(o) => o.status = None,
+        AnyObject::Work(o) => o.status = None,
+        AnyObject::WorkPlacement(o) => o.status = None,
+    }
+}
+
+fn replace_spec(target: &mut AnyObject, from: AnyObject) {
+    match (target, from) {
+        (AnyObject::Secret(a), AnyObject::Secret(b)) => {
+            a.data = b.data;
+            a.string_data = b.string_data;
+            a.type_ = b.type_;
+        }
+        (AnyObject::GitStateStore(a), AnyObject::GitStateStore(b)) => a.spec = b.spec,
+        (AnyObject::BucketStateStore(a), AnyObject::BucketStateStore(b)) => a.spec = b.spec,
+        (AnyObject::Destination(a), AnyObject::Destination(b)) => a.spec = b.spec,
+        (AnyObject::Work(a), AnyObject::Work(b)) => a.spec = b.spec,
+        (AnyObject::WorkPlacement(a), AnyObject::WorkPlacement(b)) => a.spec = b.spec,
+        _ => {}
+    }
+}
+
+#[async_trait]
+impl ControlPlane for ObjectStore {
+    async fn get<K: Resource>(&self, namespace: &str, name: &str) -> Result<Option<K>, CpError> {
+        let r = ObjectRef::new(K::KIND, namespace, name);
+        Ok(self.lock().objects.get(&r).and_then(|o| K::from_any_ref(o)).cloned())
+    }
+
+    async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError> {
+        let inner = self.lock();
+        let start = ObjectRef { kind: K::KIND, namespace: String::new(), name: String::new() };
+        Ok(inner
+            .objects
+            .range(start..)
+            .take_while(|(r, _)| r.kind == K::KIND)
+            .filter(|(r, _)| namespace.is_none_or(|ns| r.namespace == ns))
+            .filter_map(|(_, o)| K::from_any_ref(o))
+            .filter(|o| labels.iter().all(|(k, v)| o.meta().labels.get(*k).is_some_and(|x| x == v)))
+            .cloned()
+            .collect())
+    }
+
+    async fn create<K: Resource>(&self, obj: K) -> Result<K, CpError> {
+        let mut any = obj.into_any();
+        let r = any.object_ref();
+        let mut inner = self.lock();
+        if inner.objects.contains_key(&r) {
+            return Err(CpError::AlreadyExists(r));
+        }
+        {
+            let meta = any.meta_mut();
+            meta.generation = 1;
+            meta.resource_version = Some(self.next_rv());
+            meta.uid = Some(new_uid(&r));
+            meta.creation_timestamp = Some(now_rfc3339());
+            meta.deletion_timestamp = None;
+        }
+        self.persist_put(&any, None);
+        inner.objects.insert(r, any.clone());
+        Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: any.clone() });
+        K::from_any(any).ok_or_else(|| CpError::Other("failed to convert a created object".into()))
+    }
+
+    async fn update<K: Resource>(&self, obj: K) -> Result<K, CpError> {
+        let out = self.write(obj.into_any(), false)?;
+        K::from_any(out).ok_or_else(|| CpError::Other("failed to convert an updated object".into()))
+    }
+
+    async fn update_status<K: Resource>(&self, obj: K) -> Result<K, CpError> {
+        let out = self.write(obj.into_any(), true)?;
+        K::from_any(out).ok_or_else(|| CpError::Other("failed to convert an updated object".into()))
+    }
+
+    async fn delete<K: Resource>(&self, namespace: &str, name: &str) -> Result<(), CpError> {
+        let r = ObjectRef::new(K::KIND, namespace, name);
+        let mut inner = self.lock();
+        self.delete_locked(&mut inner, &r)
+    }
+
+    async fn event(&self, about: &ObjectRef, event: Event) {
+        if let Some(p) = &self.persister {
+            p.event(StoredEvent {
+                object: about.to_string(),
+                time: now_rfc3339(),
+                type_: format!("{:?}", event.type_),
+                reason: event.reason.clone(),
+                message: event.message.clone(),
+            });
+        }
+        let mut inner = self.lock();
+        let q = inner.events.entry(about.clone()).or_default();
+        if q.len() == EVENTS_PER_OBJECT {
+            q.pop_front();
+        }
+        q.push_back(event);
+    }
+
+    async fn sync(&self) -> Result<(), CpError> {
+        match &self.persister {
+            Some(p) => p.sync().await.map_err(|e| CpError::Other(format!("failed to persist state: {e}"))),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Durable state of the embedded control plane: SQLite in WAL mode (readers such as `waybill status`
+//! never block a running `waybill run`), written by one thread in group commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::oneshot;
+use waybill_core::{AnyObject, Kind, ObjectRef};
+
+use crate::error::{LocalError, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, source TEXT);
+CREATE TABLE IF NOT EXISTS rejections (key TEXT PRIMARY KEY, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS problems (id INTEGER PRIMARY KEY AUTOINCREMENT, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, time TEXT NOT NULL,
+  type TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
+";
+
+/// Most events kept in the database.
+const MAX_EVENTS: i64 = 5000;
+
+/// The file name of the state database inside the state directory.
+pub const DB_FILE: &str = "state.db";
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredEvent {
+    pub object: String,
+    pub time: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// Everything a state database holds, as read at start-up or by `waybill status`.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub objects: Vec<(AnyObject, Option<String>)>,
+    /// Object key → why its manifest was refused.
+    pub rejections: Vec<(String, String)>,
+    pub problems: Vec<String>,
+    pub events: Vec<StoredEvent>,
+}
+
+/// The database key of an object: `Kind/namespace/name`.
+pub fn key_of(r: &ObjectRef) -> String {
+    format!("{}/{}/{}", r.kind, r.namespace, r.name)
+}
+
+/// Parses a database key back into an object reference.
+pub fn ref_of(key: &str) -> Option<ObjectRef> {
+    let mut parts = key.splitn(3, '/');
+    let kind = Kind::parse(parts.next()?)?;
+    let ns = parts.next()?;
+    let name = parts.next()?;
+    Some(ObjectRef::new(kind, ns, name))
+}
+
+enum Op {
+    Put { key: String, kind: &'static str, body: String, source: Option<String> },
+    Delete { key: String },
+    Event(StoredEvent),
+    Rejections(Vec<(String, String)>),
+    Problems(Vec<String>),
+    Sync(oneshot::Sender<Result<(), String>>),
+}
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Persister {
+    tx: std_mpsc::Sender<Op>,
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|source| LocalError::OpenState { path: path.to_path_buf(), source })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(LocalError::ReadState)?;
+    Ok(conn)
+}
+
+/// Opens (creating if needed) the database at `path`, returns what it holds and a persister writing to it.
+pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
+    let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+        .and_then(|()| conn.execute_batch(SCHEMA))
+        .map_err(|source| LocalError::OpenState { path: path.to_path_buf(), source })?;
+    let snapshot = read_all(&conn)?;
+    let (tx, rx) = std_mpsc::channel();
+    let path_buf = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("waybill-persist".into())
+        .spawn(move || writer_loop(conn, rx, path_buf))
+        .map_err(|e| LocalError::WriteState(format!("failed to start the persistence thread: {e}")))?;
+    Ok((snapshot, Persister { tx }))
+}
+
+/// Reads a database without writing to it (for `waybill status` and `waybill plan`).
+pub fn read_only(path: &Path) -> Result<Snapshot> {
+    if !path.exists() {
+        return Err(LocalError::NoState(path.parent().map(Path::to_path_buf).unwrap_or_default()));
+    }
+    let conn = open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    read_all(&conn)
+}
+
+fn read_all(conn: &Connection) -> Result<Snapshot> {
+    let mut snap = Snapshot::default();
+    let mut stmt =
+        conn.prepare("SELECT kind, body, source FROM objects ORDER BY key").map_err(LocalError::ReadState)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+        .map_err(LocalError::ReadState)?;
+    for row in rows {
+        let (kind, body, source) = row.map_err(LocalError::ReadState)?;
+        let parsed = Kind::parse(&kind)
+            .and_then(|k| serde_json::from_str(&body).ok().and_then(|v| AnyObject::from_json(k, v).ok()));
+        match parsed {
+            Some(obj) => snap.objects.push((obj, source)),
+            None => tracing::warn!(kind, "skipping an unreadable object in the state database"),
+        }
+    }
+    let mut stmt = conn.prepare("SELECT key, message FROM rejections ORDER BY key").map_err(LocalError::ReadState)?;
+    snap.rejections = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(LocalError::ReadState)?;
+    let mut stmt = conn.prepare("SELECT message FROM problems ORDER BY id").map_err(LocalError::ReadState)?;
+    snap.problems = stmt.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(LocalError::ReadState)?;
+    let mut stmt = conn
+        .prepare("SELECT object, time, type, reason, message FROM events ORDER BY id")
+        .map_err(LocalError::ReadState)?;
+    snap.events = stmt
+        .query_map([], |r| {
+            Ok(StoredEvent {
+                object: r.get(0)?,
+                time: r.get(1)?,
+                type_: r.get(2)?,
+                reason: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(LocalError::ReadState)?;
+    Ok(snap)
+}
+
+fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Op>, path: PathBuf) {
+    while let Ok(first) = rx.recv() {
+        let mut ops = vec![first];
+        while let Ok(op) = rx.try_recv() {
+            ops.push(op);
+        }
+        let mut waiters = Vec::new();
+        let result = write_batch(&mut conn, ops, &mut waiters).map_err(|e| format!("{}: {e}", path.display()));
+        if let Err(e) = &result {
+            tracing::error!("failed to write state database {e}");
+        }
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    ops: Vec<Op>,
+    waiters: &mut Vec<oneshot::Sender<Result<(), String>>>,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut events = false;
+    for op in ops {
+        match op {
+            Op::Put { key, kind, body, source } => {
+                tx.execute(
+                    "INSERT INTO objects (key, kind, body, source) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(key) DO UPDATE SET kind = ?2, body = ?3, source = ?4",
+                    params![key, kind, body, source],
+                )?;
+            }
+            Op::Delete { key } => {
+                tx.execute("DELETE FROM objects WHERE key = ?1", params![key])?;
+            }
+            Op::Event(e) => {
+                events = true;
+                tx.execute(
+                    "INSERT INTO events (object, time, type, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![e.object, e.time, e.type_, e.reason, e.message],
+                )?;
+            }
+            Op::Rejections(list) => {
+                tx.execute("DELETE FROM rejections", [])?;
+                for (key, message) in list {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO rejections (key, message) VALUES (?1, ?2)",
+                        params![key, message],
+                    )?;
+                }
+            }
+            Op::Problems(list) => {
+                tx.execute("DELETE FROM problems", [])?;
+                for message in list {
+                    tx.execute("INSERT INTO problems (message) VALUES (?1)", params![message])?;
+                }
+            }
+            Op::Sync(w) => waiters.push(w),
+        }
+    }
+    if events {
+        tx.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?1", params![MAX_EVENTS])?;
+    }
+    tx.commit()
+}
+
+impl Persister {
+    fn send(&self, op: Op) {
+        // The thread only stops when every handle is gone, so a failed send cannot happen while we hold one.
+        let _ = self.tx.send(op);
+    }
+
+    /// Queues an object write (secrets are never persisted: they come back from manifests).
+    pub fn put(&self, obj: &AnyObject, source: Option<&str>) {
+        if obj.kind() == Kind::Secret {
+            return;
+        }
+        let body = obj.to_json().to_string();
+        self.send(Op::Put {
+            key: key_of(&obj.object_ref()),
+            kind: obj.kind().as_str(),
+            body,
+            source: source.map(str::to_string),
+        });
+    }
+
+    pub fn delete(&self, r: &ObjectRef) {
+        self.send(Op::Delete { key: key_of(r) });
+    }
+
+    pub fn event(&self, event: StoredEvent) {
+        self.send(Op::Event(event));
+    }
+
+    pub fn rejections(&self, list: Vec<(String, String)>) {
+        self.send(Op::Rejections(list));
+    }
+
+    pub fn problems(&self, list: Vec<String>) {
+        self.send(Op::Problems(list));
+    }
+
+    /// Resolves once everything queued before it is committed.
+    pub async fn sync(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Sync(tx));
+        rx.await.map_err(|_| "the persistence thread stopped".to_string())?
+    }
+}

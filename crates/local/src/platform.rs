@@ -1,0 +1,164 @@
+//! Embedded mode end to end: a platform directory, its state directory, and the operations the CLI
+//! offers on them (run, status, plan).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use waybill_engine::{ControlPlane, Engine, EngineConfig};
+use waybill_stores::FileChange;
+
+use crate::admission::{self, AdmissionReport};
+use crate::error::{LocalError, Result};
+use crate::loader::Loader;
+use crate::objects::ObjectStore;
+use crate::persist::{self, DB_FILE};
+use crate::runner::{RunOptions, Runner, Signal};
+use crate::view::{self, StatusView};
+
+/// Default name of the state directory inside the platform directory.
+pub const STATE_DIR: &str = ".waybill";
+
+/// Where a platform's manifests and state live.
+#[derive(Debug, Clone)]
+pub struct PlatformPaths {
+    pub platform: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl PlatformPaths {
+    /// Resolves both directories (the state directory defaults to `<platform>/.waybill`).
+    pub fn new(platform: &Path, state_dir: Option<&Path>) -> Result<PlatformPaths> {
+        let platform = std::fs::canonicalize(platform).map_err(|_| LocalError::NoPlatform(platform.to_path_buf()))?;
+        if !platform.is_dir() {
+            return Err(LocalError::NoPlatform(platform));
+        }
+        let state_dir = match state_dir {
+            Some(s) if s.is_absolute() => s.to_path_buf(),
+            Some(s) => std::env::current_dir().map(|c| c.join(s)).unwrap_or_else(|_| s.to_path_buf()),
+            None => platform.join(STATE_DIR),
+        };
+        Ok(PlatformPaths { platform, state_dir })
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.state_dir.join(DB_FILE)
+    }
+}
+
+/// A running embedded control plane over a platform directory.
+pub struct Platform {
+    pub paths: PlatformPaths,
+    pub engine: Arc<Engine<ObjectStore>>,
+    loader: Loader,
+    _lock: Option<File>,
+}
+
+impl Platform {
+    /// Opens the platform for `run`: takes the state directory's lock and loads its durable state.
+    pub fn open(paths: PlatformPaths, config: EngineConfig) -> Result<Platform> {
+        std::fs::create_dir_all(&paths.state_dir)
+            .map_err(|source| LocalError::Io { path: paths.state_dir.clone(), source })?;
+        let lock_path = paths.state_dir.join("lock");
+        let lock = File::create(&lock_path).map_err(|source| LocalError::Io { path: lock_path.clone(), source })?;
+        if lock.try_lock().is_err() {
+            return Err(LocalError::Locked(paths.state_dir.clone()));
+        }
+        let (snapshot, persister) = persist::open_for_writing(&paths.db())?;
+        let store = Arc::new(ObjectStore::new(snapshot.objects, Some(persister)));
+        Ok(Self::assemble(paths, store, config, Some(lock)))
+    }
+
+    /// Opens the platform for `plan`: state is read, never written, and stores only record changes.
+    pub fn open_dry_run(paths: PlatformPaths, mut config: EngineConfig) -> Result<Platform> {
+        let objects = match persist::read_only(&paths.db()) {
+            Ok(snapshot) => snapshot.objects,
+            Err(LocalError::NoState(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        config.dry_run = true;
+        let store = Arc::new(ObjectStore::new(objects, None));
+        Ok(Self::assemble(paths, store, config, None))
+    }
+
+    fn assemble(
+        paths: PlatformPaths,
+        store: Arc<ObjectStore>,
+        mut config: EngineConfig,
+        lock: Option<File>,
+    ) -> Platform {
+        config.base_dir = paths.platform.clone();
+        let engine = Arc::new(Engine::new(store, config));
+        let loader = Loader::new(&paths.platform, vec![paths.state_dir.clone()]);
+        Platform { paths, engine, loader, _lock: lock }
+    }
+
+    /// Reads the manifests and admits them.
+    pub fn load(&mut self) -> AdmissionReport {
+        let loaded = self.loader.load();
+        admission::admit(&self.engine.cp, &loaded)
+    }
+
+    /// A runner over this platform's engine.
+    pub fn runner(&self) -> Runner {
+        Runner::new(self.engine.clone())
+    }
+
+    /// Runs with `runner` (from [`Platform::runner`]); reloads manifests on [`Signal::Reload`].
+    pub async fn run(
+        &mut self,
+        runner: &mut Runner,
+        opts: RunOptions,
+        signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> Result<()> {
+        runner.enqueue_all();
+        let loader = &mut self.loader;
+        let store = self.engine.cp.clone();
+        runner
+            .run(opts, signals, || {
+                let loaded = loader.load();
+                let report = admission::admit(&store, &loaded);
+                tracing::info!(
+                    applied = report.applied,
+                    deleted = report.deleted,
+                    problems = report.problems.len(),
+                    "manifests reloaded"
+                );
+            })
+            .await;
+        self.engine.cp.sync().await.map_err(|e| LocalError::WriteState(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The status view of what this process holds.
+    pub fn status(&self) -> StatusView {
+        let store = &self.engine.cp;
+        view::build(&store.snapshot(), &store.rejections(), &store.problems())
+    }
+
+    /// Per state store, the files a dry run changed (only meaningful after [`Platform::open_dry_run`]).
+    pub async fn planned_changes(&self) -> Vec<(String, Vec<FileChange>)> {
+        let mut out = Vec::new();
+        for (key, writer) in self.engine.stores.all() {
+            match writer.pending_changes().await {
+                Ok(changes) => out.push((key.to_string(), changes)),
+                Err(e) => tracing::warn!(store = %key, "failed to compute planned changes: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Revisions (commits) made by every store writer of this process.
+    pub fn revisions(&self) -> u64 {
+        self.engine.stores.all().iter().map(|(_, w)| w.stats().revisions()).sum()
+    }
+}
+
+/// The status view stored in a state directory, read without disturbing a running `waybill run`.
+pub fn stored_status(paths: &PlatformPaths) -> Result<StatusView> {
+    let snapshot = persist::read_only(&paths.db())?;
+    let objects: Vec<_> = snapshot.objects.into_iter().map(|(o, _)| o).collect();
+    let rejections = snapshot.rejections.into_iter().filter_map(|(k, m)| persist::ref_of(&k).map(|r| (r, m))).collect();
+    Ok(view::build(&objects, &rejections, &snapshot.problems))
+}

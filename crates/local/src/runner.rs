@@ -1,0 +1,283 @@
+//! The reconcile loop of embedded mode: a work queue fed by object changes, requeues and reloads,
+//! running reconciles concurrently with at most one reconcile per object at a time (as kube-runtime
+//! does), until nothing is left to do (`--once`) or until told to stop.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use waybill_core::{Kind, ObjectRef};
+use waybill_engine::{Action, Engine, EngineError};
+
+use crate::objects::{Change, ObjectStore};
+use crate::triggers::{store_became_ready, triggers};
+use waybill_engine::registry::StoreKey;
+
+/// Counters of a run, for progress output.
+#[derive(Debug, Default)]
+pub struct RunStats {
+    pub reconciles: AtomicU64,
+    pub errors: AtomicU64,
+    pub queued: AtomicUsize,
+    pub running: AtomicUsize,
+}
+
+/// What can interrupt a continuous run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Manifests changed on disk.
+    Reload,
+    Shutdown,
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Stop once no reconcile is queued or running (timed requeues are not waited for).
+    pub once: bool,
+    /// Reconciles in flight at most.
+    pub concurrency: usize,
+}
+
+/// Attempts of a failing reconcile in `--once` mode before it is left failing.
+const ONCE_ATTEMPTS: u32 = 3;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+struct Queue {
+    ready: VecDeque<ObjectRef>,
+    queued: HashSet<ObjectRef>,
+    running: HashSet<ObjectRef>,
+    dirty: HashSet<ObjectRef>,
+    timers: BTreeMap<(Instant, u64), ObjectRef>,
+    seq: u64,
+    failures: HashMap<ObjectRef, u32>,
+}
+
+impl Queue {
+    fn push(&mut self, r: ObjectRef) {
+        if r.kind == Kind::Secret {
+            return;
+        }
+        if self.running.contains(&r) {
+            self.dirty.insert(r);
+        } else if self.queued.insert(r.clone()) {
+            self.ready.push_back(r);
+        }
+    }
+
+    fn schedule(&mut self, r: ObjectRef, after: Duration) {
+        self.seq += 1;
+        self.timers.insert((Instant::now() + after, self.seq), r);
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((&(at, seq), _)) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            if let Some(r) = self.timers.remove(&(at, seq)) {
+                self.push(r);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|(at, _)| *at)
+    }
+}
+
+/// The runner; see the module documentation.
+pub struct Runner {
+    engine: Arc<Engine<ObjectStore>>,
+    changes: mpsc::UnboundedReceiver<Change>,
+    ready_stores: mpsc::UnboundedReceiver<StoreKey>,
+    /// Objects held back until the state stores had their first reconcile.
+    deferred: Vec<ObjectRef>,
+    queue: Queue,
+    stats: Arc<RunStats>,
+}
+
+type Done = (ObjectRef, Result<Action, EngineError>);
+
+impl Runner {
+    /// A runner over `engine`, watching its object store from now on.
+    pub fn new(engine: Arc<Engine<ObjectStore>>) -> Runner {
+        let changes = engine.cp.watch();
+        let ready_stores = engine.stores.watch();
+        Runner {
+            engine,
+            changes,
+            ready_stores,
+            deferred: Vec::new(),
+            queue: Queue::default(),
+            stats: Arc::new(RunStats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<RunStats> {
+        self.stats.clone()
+    }
+
+    pub fn engine(&self) -> &Arc<Engine<ObjectStore>> {
+        &self.engine
+    }
+
+    /// Queues every object, as controllers do when they start. State stores go first and the rest
+    /// waits for them, so Destinations do not report a store as not ready just because it was not
+    /// reconciled yet.
+    pub fn enqueue_all(&mut self) {
+        let mut all: Vec<ObjectRef> = self.engine.cp.snapshot().iter().map(|o| o.object_ref()).collect();
+        all.sort_by_key(|r| r.kind);
+        for r in all {
+            if matches!(r.kind, Kind::GitStateStore | Kind::BucketStateStore) {
+                self.queue.push(r);
+            } else {
+                self.deferred.push(r);
+            }
+        }
+    }
+
+    fn drain_changes(&mut self) {
+        while let Ok(change) = self.changes.try_recv() {
+            for r in triggers(&self.engine.cp, &change) {
+                self.queue.push(r);
+            }
+        }
+        while let Ok(key) = self.ready_stores.try_recv() {
+            self.store_ready(&key);
+        }
+    }
+
+    fn store_ready(&mut self, key: &StoreKey) {
+        for r in store_became_ready(&self.engine.cp, &ObjectRef::cluster(key.kind, &key.name)) {
+            self.queue.push(r);
+        }
+    }
+
+    fn release_deferred(&mut self) -> bool {
+        let released = !self.deferred.is_empty();
+        for r in std::mem::take(&mut self.deferred) {
+            self.queue.push(r);
+        }
+        released
+    }
+
+    fn update_gauges(&self) {
+        self.stats.queued.store(self.queue.ready.len(), Ordering::Relaxed);
+        self.stats.running.store(self.queue.running.len(), Ordering::Relaxed);
+    }
+
+    /// Runs until quiescent (`once`) or until `signals` says [`Signal::Shutdown`] (or closes).
+    /// `on_reload` re-reads the manifests and admits them.
+    pub async fn run(
+        &mut self,
+        opts: RunOptions,
+        mut signals: mpsc::UnboundedReceiver<Signal>,
+        mut on_reload: impl FnMut(),
+    ) {
+        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let mut signals_open = true;
+        loop {
+            self.drain_changes();
+            if !opts.once {
+                self.queue.fire_due_timers();
+            }
+            while tasks.len() < opts.concurrency.max(1) {
+                let Some(r) = self.queue.ready.pop_front() else { break };
+                self.queue.queued.remove(&r);
+                self.queue.running.insert(r.clone());
+                let engine = self.engine.clone();
+                tasks.spawn(async move {
+                    let result = engine.reconcile(&r).await;
+                    (r, result)
+                });
+            }
+            self.update_gauges();
+            if tasks.is_empty() && self.queue.ready.is_empty() {
+                self.drain_changes();
+                if self.queue.ready.is_empty() && self.release_deferred() {
+                    continue;
+                }
+                if opts.once && self.queue.ready.is_empty() {
+                    break;
+                }
+                if !self.queue.ready.is_empty() {
+                    continue;
+                }
+            }
+            let deadline = if opts.once { None } else { self.queue.next_deadline() };
+            tokio::select! {
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
+                    Ok((r, result)) => self.finish(r, result, opts.once),
+                    Err(e) => tracing::error!("a reconcile task failed: {e}"),
+                },
+                change = self.changes.recv() => {
+                    if let Some(change) = change {
+                        for r in triggers(&self.engine.cp, &change) {
+                            self.queue.push(r);
+                        }
+                    }
+                }
+                Some(key) = self.ready_stores.recv() => self.store_ready(&key),
+                signal = signals.recv(), if signals_open => match signal {
+                    Some(Signal::Reload) => on_reload(),
+                    Some(Signal::Shutdown) => break,
+                    None => signals_open = false,
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => {}
+            }
+        }
+        // Let reconciles in flight finish so nothing is left half-applied in memory.
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((r, result)) = done {
+                self.finish(r, result, true);
+            }
+        }
+        self.update_gauges();
+    }
+
+    fn finish(&mut self, r: ObjectRef, result: Result<Action, EngineError>, once: bool) {
+        self.stats.reconciles.fetch_add(1, Ordering::Relaxed);
+        self.queue.running.remove(&r);
+        match result {
+            Ok(action) => {
+                self.queue.failures.remove(&r);
+                if let Some(after) = action.requeue_after
+                    && !once
+                {
+                    self.queue.schedule(r.clone(), after);
+                }
+            }
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                let n = self.queue.failures.entry(r.clone()).or_default();
+                *n += 1;
+                tracing::warn!(object = %r, attempt = *n, "reconciliation failed: {e}");
+                if once {
+                    if *n < ONCE_ATTEMPTS {
+                        self.queue.push(r.clone());
+                    }
+                } else {
+                    let backoff = Duration::from_millis(500 * 2u64.saturating_pow((*n).min(16))).min(MAX_BACKOFF);
+                    self.queue.schedule(r.clone(), backoff);
+                }
+            }
+        }
+        if self.queue.dirty.remove(&r) {
+            self.queue.push(r);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

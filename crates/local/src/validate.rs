@@ -1,0 +1,113 @@
+//! `waybill validate`: every problem in a set of manifests, including the ones that only show when the
+//! objects are read together (missing references, clashing Destination directories, duplicates).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use waybill_core::api::Destination;
+use waybill_core::layout::StorePath;
+use waybill_core::validation;
+use waybill_core::{AnyObject, Kind, ObjectRef};
+
+use crate::manifests::{self, Loaded};
+
+/// Problems in `paths` (files, or directories walked like a platform), one line each.
+pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(manifests::manifest_files(p, &[]));
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            problems.push(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    let loaded = manifests::load_files(&files, &cwd);
+    problems.extend(loaded.problems.iter().map(ToString::to_string));
+    problems.extend(cross_checks(&loaded));
+    problems
+}
+
+fn cross_checks(loaded: &Loaded) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut defined: BTreeMap<ObjectRef, &str> = BTreeMap::new();
+    for (obj, file) in &loaded.objects {
+        let id = obj.object_ref();
+        if let Some(first) = defined.get(&id) {
+            out.push(format!("{file} ({id}): metadata.name: already defined in {first}"));
+        } else {
+            defined.insert(id, file);
+        }
+        for e in validation::lint(obj).into_iter().filter(|e| !validation::validate(obj).contains(e)) {
+            out.push(format!("{file} ({}): {e}", obj.object_ref()));
+        }
+    }
+    let rejected: BTreeSet<ObjectRef> = loaded.rejected.iter().map(|(r, _)| r.clone()).collect();
+    let exists = |r: &ObjectRef| defined.contains_key(r) || rejected.contains(r);
+    let mut dests: Vec<(&Destination, &str)> = Vec::new();
+    for (obj, file) in &loaded.objects {
+        match obj {
+            AnyObject::Destination(d) => {
+                if let Some(r) = &d.spec.state_store_ref
+                    && let Some(k) = r.store_kind()
+                {
+                    let store = ObjectRef::cluster(k.kind(), &r.name);
+                    if !exists(&store) {
+                        out.push(format!(
+                            "{file} ({}): spec.stateStoreRef: {} {:?} is not defined in the given manifests",
+                            obj.object_ref(),
+                            r.kind,
+                            r.name
+                        ));
+                    }
+                }
+                dests.push((d, file));
+            }
+            AnyObject::GitStateStore(_) | AnyObject::BucketStateStore(_) => {
+                let secret = match obj {
+                    AnyObject::GitStateStore(g) => g.spec.secret_ref.clone(),
+                    AnyObject::BucketStateStore(b) => b.spec.secret_ref.clone(),
+                    _ => None,
+                };
+                if let Some(s) = secret.filter(|s| !s.name.is_empty()) {
+                    let r = ObjectRef::new(Kind::Secret, s.effective_namespace(), &s.name);
+                    if !exists(&r) {
+                        out.push(format!(
+                            "{file} ({}): spec.secretRef: Secret {:?} in namespace {:?} is not defined in the given manifests",
+                            obj.object_ref(),
+                            s.name,
+                            s.effective_namespace()
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    dests.sort_by(|a, b| a.0.metadata.name.cmp(&b.0.metadata.name));
+    let mut accepted: Vec<(String, String, StorePath)> = Vec::new();
+    for (d, file) in dests {
+        let (Some(r), Ok(dir)) = (&d.spec.state_store_ref, StorePath::for_destination(d)) else { continue };
+        let key = format!("{}/{}", r.kind, r.name);
+        if let Some((other, _, odir)) =
+            accepted.iter().find(|(_, k, o)| *k == key && (o.contains(&dir) || dir.contains(o)))
+        {
+            out.push(format!(
+                "{file} (Destination/{}): spec.path: directory {:?} overlaps directory {:?} of Destination {other:?} on {key}",
+                d.metadata.name,
+                show(&dir),
+                show(odir)
+            ));
+        } else {
+            accepted.push((d.metadata.name.clone(), key, dir));
+        }
+    }
+    out
+}
+
+fn show(p: &StorePath) -> String {
+    if p.is_root() { ".".into() } else { p.to_string() }
+}
