@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use waybill_stores::StoreError;
+use waybill_stores::{Activity, StoreError};
 
 #[derive(Default)]
 struct Gate {
@@ -27,7 +27,12 @@ pub(crate) struct AggregateGates {
 impl AggregateGates {
     /// Runs `write` unless a write that started after this call already succeeded; returns that
     /// write's version either way.
-    pub(crate) async fn write<F, Fut>(&self, destination: &str, write: F) -> Result<Option<String>, StoreError>
+    pub(crate) async fn write<F, Fut>(
+        &self,
+        activity: &Activity,
+        destination: &str,
+        write: F,
+    ) -> Result<Option<String>, StoreError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<String>, StoreError>>,
@@ -38,7 +43,8 @@ impl AggregateGates {
             gates.entry(destination.to_string()).or_default().clone()
         };
         let ticket = gate.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut done = gate.done.lock().await;
+        // Waiting here is waiting on a writer: it must not hold a batch open.
+        let mut done = activity.parked(gate.done.lock()).await;
         if done.0 >= ticket {
             return Ok(done.1.clone());
         }
@@ -63,7 +69,7 @@ mod tests {
             let (gates, writes) = (gates.clone(), writes.clone());
             tasks.push(tokio::spawn(async move {
                 gates
-                    .write("d", || async {
+                    .write(&Activity::default(), "d", || async {
                         writes.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                         Ok(Some("v".to_string()))

@@ -163,7 +163,7 @@ impl<C: ControlPlane> Engine<C> {
         let dest_name = dest.metadata.name.clone();
         let writer_name = placement.metadata.name.clone();
         self.aggregates
-            .write(&dest_name, || async {
+            .write(&self.config.coalescing.activity, &dest_name, || async {
                 let mut all =
                     self.cp.list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, &dest_name)]).await.map_err(
                         |e| {

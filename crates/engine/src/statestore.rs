@@ -134,7 +134,7 @@ impl<C: ControlPlane> Engine<C> {
                 self.stores.remove(key);
                 match self.build_backend(store, secret.as_ref()).await {
                     Ok(backend) => {
-                        let writer = StoreWriter::spawn(backend, self.config.coalescing);
+                        let writer = StoreWriter::spawn(backend, self.config.coalescing.clone());
                         self.stores.insert(key.clone(), fingerprint, writer.clone());
                         writer
                     }

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use waybill_core::meta::now_rfc3339;
 use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
 use waybill_engine::{ControlPlane, CpError, Event};
+use waybill_stores::Activity;
 
 use crate::persist::{Persister, StoredEvent};
 
@@ -39,7 +40,7 @@ struct Inner {
     /// Manifest file an object came from; objects without one were made by reconcilers.
     sources: HashMap<ObjectRef, String>,
     events: HashMap<ObjectRef, VecDeque<Event>>,
-    watchers: Vec<mpsc::UnboundedSender<Change>>,
+    watchers: Vec<(mpsc::UnboundedSender<Change>, Option<Activity>)>,
     /// Identities whose manifest was refused, with the reason.
     rejections: BTreeMap<ObjectRef, String>,
     /// Every manifest problem of the last load.
@@ -91,7 +92,15 @@ impl ObjectStore {
     /// Subscribes to every change from now on.
     pub fn watch(&self) -> mpsc::UnboundedReceiver<Change> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().watchers.push(tx);
+        self.lock().watchers.push((tx, None));
+        rx
+    }
+
+    /// Like [`ObjectStore::watch`], counting each change as busy in `activity` until the receiver calls
+    /// [`Activity::leave`] for it: a change not yet handled may still lead to a change set.
+    pub fn watch_counted(&self, activity: Activity) -> mpsc::UnboundedReceiver<Change> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().watchers.push((tx, Some(activity)));
         rx
     }
 
@@ -152,7 +161,16 @@ impl ObjectStore {
     }
 
     fn notify(inner: &mut Inner, change: Change) {
-        inner.watchers.retain(|w| w.send(change.clone()).is_ok());
+        inner.watchers.retain(|(w, activity)| {
+            if let Some(a) = activity {
+                a.enter();
+            }
+            let sent = w.send(change.clone()).is_ok();
+            if !sent && let Some(a) = activity {
+                a.leave();
+            }
+            sent
+        });
     }
 
     fn persist_put(&self, obj: &AnyObject, source: Option<&str>) {

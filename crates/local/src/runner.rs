@@ -16,6 +16,7 @@ use waybill_engine::{Action, Engine, EngineError};
 use crate::objects::{Change, ObjectStore};
 use crate::triggers::{store_became_ready, triggers};
 use waybill_engine::registry::StoreKey;
+use waybill_stores::activity::{Activity, Busy};
 
 /// Counters of a run, for progress output.
 #[derive(Debug, Default)]
@@ -97,9 +98,12 @@ pub struct Runner {
     engine: Arc<Engine<ObjectStore>>,
     changes: mpsc::UnboundedReceiver<Change>,
     ready_stores: mpsc::UnboundedReceiver<StoreKey>,
-    /// Objects held back until the state stores had their first reconcile.
-    deferred: Vec<ObjectRef>,
+    /// Start-up phases still held back: each is released once everything before it settled.
+    deferred: VecDeque<Vec<ObjectRef>>,
     queue: Queue,
+    activity: Activity,
+    /// Busy while objects wait in the queue: they may still produce change sets.
+    queue_busy: Option<Busy>,
     stats: Arc<RunStats>,
 }
 
@@ -108,14 +112,17 @@ type Done = (ObjectRef, Result<Action, EngineError>);
 impl Runner {
     /// A runner over `engine`, watching its object store from now on.
     pub fn new(engine: Arc<Engine<ObjectStore>>) -> Runner {
-        let changes = engine.cp.watch();
+        let activity = engine.config.coalescing.activity.clone();
+        let changes = engine.cp.watch_counted(activity.clone());
         let ready_stores = engine.stores.watch();
         Runner {
             engine,
             changes,
             ready_stores,
-            deferred: Vec::new(),
+            deferred: VecDeque::new(),
             queue: Queue::default(),
+            activity,
+            queue_busy: None,
             stats: Arc::new(RunStats::default()),
         }
     }
@@ -128,44 +135,85 @@ impl Runner {
         &self.engine
     }
 
-    /// Queues every object, as controllers do when they start. State stores go first and the rest
-    /// waits for them, so Destinations do not report a store as not ready just because it was not
-    /// reconciled yet.
+    /// Queues every object, as controllers do when they start, in phases: state stores first (so
+    /// Destinations never report a store as not ready merely because it was not reconciled yet), then
+    /// Destinations and Works (scheduling, deletions), then the placements nothing touched yet (so a
+    /// placement whose Work went away is deleted rather than first rewritten).
     pub fn enqueue_all(&mut self) {
-        let mut all: Vec<ObjectRef> = self.engine.cp.snapshot().iter().map(|o| o.object_ref()).collect();
-        all.sort_by_key(|r| r.kind);
-        for r in all {
-            if matches!(r.kind, Kind::GitStateStore | Kind::BucketStateStore) {
-                self.queue.push(r);
-            } else {
-                self.deferred.push(r);
-            }
+        let mut phases = [Vec::new(), Vec::new(), Vec::new()];
+        for obj in self.engine.cp.snapshot() {
+            let r = obj.object_ref();
+            let phase = match r.kind {
+                Kind::Secret => continue,
+                Kind::GitStateStore | Kind::BucketStateStore => 0,
+                Kind::Destination | Kind::Work => 1,
+                Kind::WorkPlacement => 2,
+            };
+            phases[phase].push(r);
         }
+        let [stores, middle, placements] = phases;
+        for r in stores {
+            self.queue.push(r);
+        }
+        self.deferred.push_back(middle);
+        self.deferred.push_back(placements);
     }
 
     fn drain_changes(&mut self) {
         while let Ok(change) = self.changes.try_recv() {
-            for r in triggers(&self.engine.cp, &change) {
-                self.queue.push(r);
-            }
+            self.handle_change(&change);
         }
         while let Ok(key) = self.ready_stores.try_recv() {
             self.store_ready(&key);
         }
     }
 
+    /// Queues a triggered object; while only state stores run at start-up, everything else joins the
+    /// next phase instead, so canaries and placements land together.
+    fn enqueue(&mut self, r: ObjectRef) {
+        let stores_only = self.deferred.len() == 2;
+        match self.deferred.front_mut() {
+            Some(next) if stores_only && !matches!(r.kind, Kind::GitStateStore | Kind::BucketStateStore) => {
+                if !next.contains(&r) {
+                    next.push(r);
+                }
+            }
+            _ => self.queue.push(r),
+        }
+    }
+
+    fn handle_change(&mut self, change: &Change) {
+        for r in triggers(&self.engine.cp, change) {
+            self.enqueue(r);
+        }
+        // Count what was queued before the change stops counting, so the activity never dips to idle
+        // between the two.
+        self.refresh_busy();
+        self.activity.leave();
+    }
+
+    fn refresh_busy(&mut self) {
+        // Deferred start-up phases do not count: they wait for everything else, writers included.
+        let pending = !self.queue.ready.is_empty();
+        if pending && self.queue_busy.is_none() {
+            self.queue_busy = Some(self.activity.busy());
+        } else if !pending {
+            self.queue_busy = None;
+        }
+    }
+
     fn store_ready(&mut self, key: &StoreKey) {
         for r in store_became_ready(&self.engine.cp, &ObjectRef::cluster(key.kind, &key.name)) {
-            self.queue.push(r);
+            self.enqueue(r);
         }
     }
 
     fn release_deferred(&mut self) -> bool {
-        let released = !self.deferred.is_empty();
-        for r in std::mem::take(&mut self.deferred) {
+        let Some(phase) = self.deferred.pop_front() else { return false };
+        for r in phase {
             self.queue.push(r);
         }
-        released
+        true
     }
 
     fn update_gauges(&self) {
@@ -193,11 +241,14 @@ impl Runner {
                 self.queue.queued.remove(&r);
                 self.queue.running.insert(r.clone());
                 let engine = self.engine.clone();
+                let busy = self.activity.busy();
                 tasks.spawn(async move {
                     let result = engine.reconcile(&r).await;
+                    drop(busy);
                     (r, result)
                 });
             }
+            self.refresh_busy();
             self.update_gauges();
             if tasks.is_empty() && self.queue.ready.is_empty() {
                 self.drain_changes();
@@ -217,13 +268,7 @@ impl Runner {
                     Ok((r, result)) => self.finish(r, result, opts.once),
                     Err(e) => tracing::error!("a reconcile task failed: {e}"),
                 },
-                change = self.changes.recv() => {
-                    if let Some(change) = change {
-                        for r in triggers(&self.engine.cp, &change) {
-                            self.queue.push(r);
-                        }
-                    }
-                }
+                Some(change) = self.changes.recv() => self.handle_change(&change),
                 Some(key) = self.ready_stores.recv() => self.store_ready(&key),
                 signal = signals.recv(), if signals_open => match signal {
                     Some(Signal::Reload) => on_reload(),

@@ -11,9 +11,9 @@ use crate::error::StoreError;
 pub struct Applied {
     /// The new revision (a commit SHA for Git) when the batch changed something; `None` otherwise.
     pub version: Option<String>,
-    /// One entry per change set: a change set can fail alone (an unreadable state file, say) while the
-    /// rest of the batch lands.
-    pub outcomes: Vec<Result<(), StoreError>>,
+    /// One entry per change set: whether it changed anything, or why it failed alone (an unreadable
+    /// state file, say) while the rest of the batch landed.
+    pub outcomes: Vec<Result<bool, StoreError>>,
 }
 
 /// One change to a file, as `plan` reports it.

@@ -9,15 +9,15 @@ use tokio::sync::{mpsc, oneshot};
 use waybill_core::changeset::ChangeSet;
 use waybill_core::layout::StorePath;
 
+use crate::activity::Activity;
 use crate::error::StoreError;
 use crate::port::{Backend, FileChange};
 
-/// How long the writer waits for more change sets before it applies a batch.
-#[derive(Debug, Clone, Copy)]
+/// When the writer applies a batch: as soon as no task that could add to it is busy (see
+/// [`Activity`]), and at the latest `max_wait` after the batch's first change set.
+#[derive(Debug, Clone)]
 pub struct Coalescing {
-    /// Apply once no new change set arrived for this long.
-    pub idle: Duration,
-    /// Apply at the latest this long after the first change set of the batch arrived.
+    pub activity: Activity,
     pub max_wait: Duration,
     /// Never put more change sets than this in one batch.
     pub max_batch: usize,
@@ -25,7 +25,7 @@ pub struct Coalescing {
 
 impl Default for Coalescing {
     fn default() -> Self {
-        Coalescing { idle: Duration::from_millis(5), max_wait: Duration::from_millis(100), max_batch: 20_000 }
+        Coalescing { activity: Activity::default(), max_wait: Duration::from_millis(500), max_batch: 20_000 }
     }
 }
 
@@ -61,6 +61,7 @@ enum Command {
 pub struct StoreWriter {
     tx: mpsc::UnboundedSender<Command>,
     stats: Arc<WriterStats>,
+    activity: Activity,
 }
 
 impl std::fmt::Debug for StoreWriter {
@@ -74,17 +75,19 @@ impl StoreWriter {
     pub fn spawn(backend: Box<dyn Backend>, coalescing: Coalescing) -> StoreWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::default());
+        let activity = coalescing.activity.clone();
         tokio::spawn(run(backend, rx, coalescing, stats.clone()));
-        StoreWriter { tx, stats }
+        StoreWriter { tx, stats, activity }
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.activity.parked(rx).await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Submits a change set; resolves once it is part of a revision (its version) or needed none.
+    /// Submits a change set; resolves once it is part of a revision (`Some(version)`), or with `None`
+    /// when it changed nothing.
     pub async fn submit(&self, changes: ChangeSet) -> Result<Option<String>, StoreError> {
         self.call(|r| Command::Apply(changes, r)).await
     }
@@ -129,17 +132,22 @@ async fn run(
         match first {
             Command::Apply(cs, reply) => {
                 let mut batch = vec![(cs, reply)];
-                let started = Instant::now();
+                let deadline = Instant::now() + c.max_wait;
                 while batch.len() < c.max_batch {
                     let next = match rx.try_recv() {
                         Ok(cmd) => Some(cmd),
                         Err(mpsc::error::TryRecvError::Disconnected) => None,
                         Err(mpsc::error::TryRecvError::Empty) => {
-                            let left = c.max_wait.saturating_sub(started.elapsed());
-                            if left.is_zero() {
-                                None
+                            // Let tasks woken by this batch's replies or by other stores run first.
+                            tokio::task::yield_now().await;
+                            if c.activity.is_idle() {
+                                rx.try_recv().ok()
                             } else {
-                                tokio::time::timeout(c.idle.min(left), rx.recv()).await.ok().flatten()
+                                tokio::select! {
+                                    cmd = rx.recv() => cmd,
+                                    _ = c.activity.wait_idle() => rx.try_recv().ok(),
+                                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => None,
+                                }
                             }
                         }
                     };
@@ -152,6 +160,7 @@ async fn run(
                         None => break,
                     }
                 }
+                tracing::debug!(change_sets = batch.len(), activity = ?c.activity, "applying a batch");
                 apply_batch(backend.as_mut(), batch, &stats).await;
             }
             Command::Read(path, reply) => {
@@ -181,8 +190,8 @@ async fn apply_batch(backend: &mut dyn Backend, batch: Vec<(ChangeSet, Reply<Opt
             }
             let mut outcomes = applied.outcomes.into_iter();
             for reply in replies {
-                let outcome = outcomes.next().unwrap_or(Ok(()));
-                let _ = reply.send(outcome.map(|()| applied.version.clone()));
+                let outcome = outcomes.next().unwrap_or(Ok(false));
+                let _ = reply.send(outcome.map(|changed| if changed { applied.version.clone() } else { None }));
             }
         }
         Err(e) => {

@@ -1,5 +1,7 @@
 //! Turning a batch of change sets into one commit on top of a parent, without a working tree.
 
+use std::collections::HashMap;
+
 use git2::{Oid, Repository, Signature};
 use waybill_core::changeset::{self, Blob, ChangeSet, Op, Step};
 use waybill_core::layout::StorePath;
@@ -18,7 +20,8 @@ pub struct Author {
 pub struct Built {
     /// The new commit, or `None` when the batch changed nothing.
     pub commit: Option<Oid>,
-    pub outcomes: Vec<Result<(), StoreError>>,
+    /// Per change set: whether it changed any file, or why it failed.
+    pub outcomes: Vec<Result<bool, StoreError>>,
 }
 
 pub(crate) fn git_err(context: &str, e: git2::Error) -> StoreError {
@@ -44,9 +47,11 @@ pub fn build(
     for set in batch {
         match expand(repo, &mut editor, root, set) {
             Ok(steps) => {
-                apply_steps(repo, &mut editor, root, steps)?;
-                outcomes.push(Ok(()));
-                applied.push(set);
+                let changed = apply_steps(repo, &mut editor, root, steps)?;
+                if changed {
+                    applied.push(set);
+                }
+                outcomes.push(Ok(changed));
             }
             Err(e) => outcomes.push(Err(e)),
         }
@@ -118,22 +123,43 @@ fn expand(
     Ok(steps)
 }
 
+/// Applies one change set's steps; returns whether they changed any file (a directory replaced by the
+/// same files, say, changes nothing), so commit messages name only the change sets that did something.
 fn apply_steps(
     repo: &Repository,
     editor: &mut TreeEditor<'_>,
     root: &StorePath,
     steps: Vec<Step>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let edit = |e| git_err("edit the tree", e);
+    let mut before: HashMap<String, Option<Oid>> = HashMap::new();
     for step in steps {
         match step {
             Step::Put(path, content) => {
+                let full = path.under(root);
+                if !before.contains_key(full.as_str()) {
+                    let old = editor.read(full.as_str()).map_err(edit)?;
+                    before.insert(full.to_string(), old);
+                }
                 let oid = repo.blob(&content).map_err(|e| git_err("write a blob", e))?;
-                editor.put(path.under(root).as_str(), oid).map_err(|e| git_err("edit the tree", e))?;
+                editor.put(full.as_str(), oid).map_err(edit)?;
             }
             Step::Delete(path) => {
-                editor.remove(path.under(root).as_str()).map_err(|e| git_err("edit the tree", e))?;
+                let full = path.under(root);
+                for file in editor.list_files(full.as_str()).map_err(edit)? {
+                    if !before.contains_key(&file) {
+                        let old = editor.read(&file).map_err(edit)?;
+                        before.insert(file, old);
+                    }
+                }
+                editor.remove(full.as_str()).map_err(edit)?;
             }
         }
     }
-    Ok(())
+    for (path, old) in before {
+        if editor.read(&path).map_err(edit)? != old {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
