@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use git2::{Oid, Repository, Signature};
+use git2::{Oid, Repository};
 use waybill_core::changeset::{self, Blob, ChangeSet, Op, Step};
 use waybill_core::layout::StorePath;
 
@@ -64,17 +64,40 @@ pub fn build(
     if base_tree.is_none() && tree.is_empty() {
         return Ok(Built { commit: None, outcomes });
     }
-    let sig = signature(author)?;
     let message = changeset::commit_message(&applied);
-    let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
-    let commit =
-        repo.commit(None, &sig, &sig, &message, &tree, &parents).map_err(|e| git_err("create the commit", e))?;
+    let parents: Vec<Oid> = parent.into_iter().collect();
+    let commit = write_commit(repo, tree_id, &parents, author, &message)?;
     Ok(Built { commit: Some(commit), outcomes })
 }
 
-fn signature(author: &Author) -> Result<Signature<'static>, StoreError> {
-    let name = if author.name.trim().is_empty() { "kratix" } else { author.name.as_str() };
-    Signature::now(name, &author.email).map_err(|e| git_err("build the commit signature", e))
+/// Writes a commit object directly, as `git commit` would: libgit2's signatures refuse the empty email
+/// that Kratix's default author (`kratix`, no email) has.
+fn write_commit(
+    repo: &Repository,
+    tree: Oid,
+    parents: &[Oid],
+    author: &Author,
+    message: &str,
+) -> Result<Oid, StoreError> {
+    let clean =
+        |s: &str| s.chars().filter(|c| !matches!(c, '<' | '>' | '\n' | '\0')).collect::<String>().trim().to_string();
+    let name = match clean(&author.name) {
+        n if n.is_empty() => "kratix".to_string(),
+        n => n,
+    };
+    let email = clean(&author.email);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let ident = format!("{name} <{email}> {now} +0000");
+    let mut body = format!("tree {tree}\n");
+    for p in parents {
+        body.push_str(&format!("parent {p}\n"));
+    }
+    body.push_str(&format!("author {ident}\ncommitter {ident}\n\n{message}"));
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    let odb = repo.odb().map_err(|e| git_err("open the object database", e))?;
+    odb.write(git2::ObjectType::Commit, body.as_bytes()).map_err(|e| git_err("create the commit", e))
 }
 
 /// Reads a root-relative file through the editor (so earlier change sets of the batch are visible).
