@@ -23,6 +23,8 @@ use crate::port::{Applied, Backend, FileChange};
 
 /// How often a batch is rebuilt on a moved branch before giving up.
 const MAX_ATTEMPTS: usize = 10;
+/// How often a locked branch is tried (with a short pause) before the write fails.
+const LOCK_ATTEMPTS: usize = 4;
 
 /// What a Git backend needs from its GitStateStore.
 #[derive(Debug, Clone)]
@@ -169,6 +171,7 @@ impl LocalRepo {
     }
 
     fn apply(&mut self, batch: &[ChangeSet]) -> Result<Applied, StoreError> {
+        let mut locked = 0;
         for _ in 0..MAX_ATTEMPTS {
             let parent = self.current()?;
             let built = commit::build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
@@ -187,8 +190,20 @@ impl LocalRepo {
                 Ok(_) => {
                     return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes });
                 }
-                Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => {
+                Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
                     tracing::debug!(branch = %self.settings.branch, "branch moved while committing; rebuilding on the new tip");
+                    continue;
+                }
+                Err(e) if e.code() == ErrorCode::Locked => {
+                    locked += 1;
+                    if locked >= LOCK_ATTEMPTS {
+                        return Err(StoreError::Conflict(format!(
+                            "failed to update branch {}: it is locked ({}.lock exists: another process is writing, or one \
+                             that crashed left its lock behind)",
+                            self.settings.branch, self.refname
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50 * locked as u64));
                     continue;
                 }
                 Err(e) => return Err(git_err("update the branch", e)),
