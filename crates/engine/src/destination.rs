@@ -141,7 +141,10 @@ impl<C: ControlPlane> Engine<C> {
         dir: &StorePath,
     ) -> Result<Action> {
         let name = &dest.metadata.name;
-        let placements = self.cp.list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, name)]).await?;
+        let mut placements = self.cp.list::<WorkPlacement>(None, &[]).await?;
+        placements.retain(|p| {
+            &p.spec.target_destination_name == name || p.metadata.labels.get(TARGET_DESTINATION_LABEL) == Some(name)
+        });
         if !placements.is_empty() {
             for p in placements.iter().filter(|p| !p.metadata.is_deleting()) {
                 self.cp.delete::<WorkPlacement>(p.metadata.ns(), &p.metadata.name).await?;

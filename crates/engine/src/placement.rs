@@ -5,9 +5,7 @@ use waybill_core::api::{Destination, FilepathMode, Resource, WorkPlacement, Work
 use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
 use waybill_core::conditions::placement as wp;
 use waybill_core::content;
-use waybill_core::labels::{
-    DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER, TARGET_DESTINATION_LABEL,
-};
+use waybill_core::labels::{DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER};
 use waybill_core::layout::{self, StorePath};
 use waybill_core::status;
 use waybill_stores::StoreWriter;
@@ -164,15 +162,15 @@ impl<C: ControlPlane> Engine<C> {
         let writer_name = placement.metadata.name.clone();
         self.aggregates
             .write(&self.config.coalescing.activity, &dest_name, || async {
-                let mut all =
-                    self.cp.list::<WorkPlacement>(None, &[(TARGET_DESTINATION_LABEL, &dest_name)]).await.map_err(
-                        |e| {
-                            waybill_stores::StoreError::Other(format!(
-                                "failed to get all workplacements for destination: {e}"
-                            ))
-                        },
-                    )?;
-                all.retain(|p| !p.metadata.is_deleting() && Some(p.metadata.name.as_str()) != excluding);
+                // By spec rather than by label: placements made by hand carry no scheduler labels.
+                let mut all = self.cp.list::<WorkPlacement>(None, &[]).await.map_err(|e| {
+                    waybill_stores::StoreError::Other(format!("failed to get all workplacements for destination: {e}"))
+                })?;
+                all.retain(|p| {
+                    p.spec.target_destination_name == dest_name
+                        && !p.metadata.is_deleting()
+                        && Some(p.metadata.name.as_str()) != excluding
+                });
                 all.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
                 let mut docs: Vec<Vec<u8>> = Vec::new();
                 for p in &all {

@@ -25,7 +25,12 @@ fn fleet(h: &Harness) {
 }
 
 fn rr_work(selector: &[(&str, &str)]) -> Work {
-    let mut w = work("default", "rr-work-name", "resource", vec![(".", selector.to_vec(), vec![workload("fruit.yaml", "a: 1\n")])]);
+    let mut w = work(
+        "default",
+        "rr-work-name",
+        "resource",
+        vec![(".", selector.to_vec(), vec![workload("fruit.yaml", "a: 1\n")])],
+    );
     w.metadata.labels.insert(PIPELINE_NAME_LABEL.into(), "instance-configure".into());
     w.metadata.annotations.insert("kratix.io/note".into(), "hello".into());
     w
@@ -78,7 +83,10 @@ async fn scenario_36_a_resource_request_gets_exactly_one_placement_on_a_matching
     assert_eq!(p.metadata.annotations, w.metadata.annotations);
     assert_eq!(p.metadata.finalizers, vec![REPO_CLEANUP_FINALIZER]);
     assert_eq!(p.spec.workloads, w.spec.workload_groups[0].workloads);
-    assert_eq!((p.spec.id.as_str(), p.spec.promise_name.as_str(), p.spec.resource_name.as_str()), (DOT, "promise", "resource"));
+    assert_eq!(
+        (p.spec.id.as_str(), p.spec.promise_name.as_str(), p.spec.resource_name.as_str()),
+        (DOT, "promise", "resource")
+    );
     assert_eq!(p.spec.generation, w.metadata.generation);
     assert_eq!(p.metadata.owner_references[0].name, "rr-work-name");
     assert_eq!(
@@ -119,7 +127,12 @@ async fn scenarios_38_and_47_a_resource_placement_never_moves_and_is_flagged_mis
         conds(p.conditions()),
         vec![
             cond("Ready", "False", "Misplaced", "Misplaced"),
-            cond("ScheduleSucceeded", "False", "DestinationSelectorMismatch", "Target destination no longer matches destinationSelectors"),
+            cond(
+                "ScheduleSucceeded",
+                "False",
+                "DestinationSelectorMismatch",
+                "Target destination no longer matches destinationSelectors"
+            ),
         ]
     );
     let msg = format!(
@@ -141,7 +154,11 @@ async fn scenarios_38_and_47_a_resource_placement_never_moves_and_is_flagged_mis
         ]
     );
     let work_events = h.event_messages(Kind::Work, "default", "rr-work-name");
-    assert!(work_events.contains(&format!("Target destination no longer matches destinationSelectors for workloadGroups: [{DOT}] ")));
+    assert!(
+        work_events.contains(&format!(
+            "Target destination no longer matches destinationSelectors for workloadGroups: [{DOT}] "
+        ))
+    );
 
     // Matching again clears the flag (Kratix never clears it; section 10, item 10).
     h.apply(rr_work(&[("environment", "dev")]));
@@ -171,7 +188,10 @@ async fn scenario_40_a_written_placement_is_not_reset_to_pending() {
     h.converge().await;
     schedule(&h, "default", "rr-work-name").await;
     let p = placements(&h, "default", "rr-work-name").await.remove(0);
-    assert_eq!(ready_of(p.conditions()), Some(("True".into(), "WorkloadsWrittenToTargetDestination".into(), "Ready".into())));
+    assert_eq!(
+        ready_of(p.conditions()),
+        Some(("True".into(), "WorkloadsWrittenToTargetDestination".into(), "Ready".into()))
+    );
 }
 
 #[tokio::test]
@@ -245,7 +265,10 @@ async fn scenarios_45_and_46_each_group_is_scheduled_on_its_own() {
         "default",
         "two",
         "resource",
-        vec![(".", vec![("environment", "dev")], vec![workload("a.yaml", "a: 1\n")]), ("foo", vec![("pci", "true")], vec![workload("b.yaml", "b: 1\n")])],
+        vec![
+            (".", vec![("environment", "dev")], vec![workload("a.yaml", "a: 1\n")]),
+            ("foo", vec![("pci", "true")], vec![workload("b.yaml", "b: 1\n")]),
+        ],
     );
     w.metadata.annotations.insert("note".into(), "x".into());
     h.apply(w.clone());
@@ -267,7 +290,10 @@ async fn scenarios_45_and_46_each_group_is_scheduled_on_its_own() {
         "default",
         "partly",
         "resource",
-        vec![(".", vec![("not", "schedulable")], vec![workload("a.yaml", "a\n")]), ("foo", vec![("pci", "true")], vec![workload("b.yaml", "b\n")])],
+        vec![
+            (".", vec![("not", "schedulable")], vec![workload("a.yaml", "a\n")]),
+            ("foo", vec![("pci", "true")], vec![workload("b.yaml", "b\n")]),
+        ],
     );
     h.apply(w);
     schedule(&h, "default", "partly").await;
@@ -284,9 +310,21 @@ async fn scenario_48_promise_selectors_take_precedence() {
     fleet(&h);
     let mut w = rr_work(&[]);
     w.spec.workload_groups[0].destination_selectors = vec![
-        DestinationSelector { match_labels: [("environment".into(), "dev".into())].into(), source: "promise-workflow".into(), ..Default::default() },
-        DestinationSelector { match_labels: [("environment".into(), "prod".into())].into(), source: "promise".into(), ..Default::default() },
-        DestinationSelector { match_labels: [("environment".into(), "staging".into())].into(), source: "resource-workflow".into(), ..Default::default() },
+        DestinationSelector {
+            match_labels: [("environment".into(), "dev".into())].into(),
+            source: "promise-workflow".into(),
+            ..Default::default()
+        },
+        DestinationSelector {
+            match_labels: [("environment".into(), "prod".into())].into(),
+            source: "promise".into(),
+            ..Default::default()
+        },
+        DestinationSelector {
+            match_labels: [("environment".into(), "staging".into())].into(),
+            source: "resource-workflow".into(),
+            ..Default::default()
+        },
     ];
     h.apply(w);
     schedule(&h, "default", "rr-work-name").await;
@@ -295,14 +333,20 @@ async fn scenario_48_promise_selectors_take_precedence() {
 }
 
 fn dep_work(selector: &[(&str, &str)]) -> Work {
-    let mut w = work("kratix-platform-system", "dep", "", vec![(".", selector.to_vec(), vec![workload("ns.yaml", "kind: Namespace\n")])]);
+    let mut w = work(
+        "kratix-platform-system",
+        "dep",
+        "",
+        vec![(".", selector.to_vec(), vec![workload("ns.yaml", "kind: Namespace\n")])],
+    );
     w.metadata.labels.insert(PIPELINE_NAME_LABEL.into(), "promise-configure".into());
     w.metadata.annotations.insert("kratix.io/note".into(), "dep".into());
     w
 }
 
 fn targets(wps: &[WorkPlacement]) -> Vec<String> {
-    let mut t: Vec<String> = wps.iter().filter(|p| !p.metadata.is_deleting()).map(|p| p.spec.target_destination_name.clone()).collect();
+    let mut t: Vec<String> =
+        wps.iter().filter(|p| !p.metadata.is_deleting()).map(|p| p.spec.target_destination_name.clone()).collect();
     t.sort();
     t
 }
@@ -327,12 +371,16 @@ async fn scenarios_49_and_50_dependencies_go_to_every_match_and_deleted_placemen
     let wps = placements(&h, "kratix-platform-system", "dep").await;
     assert_eq!(targets(&wps), vec!["dev-1", "dev-2", "prod"], "prod is kept, misplaced");
     let dev2 = wps.iter().find(|p| p.spec.target_destination_name == "dev-2").unwrap().clone();
-    let dev1_rv = wps.iter().find(|p| p.spec.target_destination_name == "dev-1").unwrap().metadata.resource_version.clone();
+    let dev1_rv =
+        wps.iter().find(|p| p.spec.target_destination_name == "dev-1").unwrap().metadata.resource_version.clone();
     force_delete(&h, &dev2).await;
     schedule(&h, "kratix-platform-system", "dep").await;
     let wps = placements(&h, "kratix-platform-system", "dep").await;
     assert!(wps.iter().any(|p| p.spec.target_destination_name == "dev-2"));
-    assert_eq!(wps.iter().find(|p| p.spec.target_destination_name == "dev-1").unwrap().metadata.resource_version, dev1_rv);
+    assert_eq!(
+        wps.iter().find(|p| p.spec.target_destination_name == "dev-1").unwrap().metadata.resource_version,
+        dev1_rv
+    );
 }
 
 #[tokio::test]
@@ -344,7 +392,10 @@ async fn scenario_51_a_dependency_matching_nothing_is_unscheduled() {
     assert!(placements(&h, "kratix-platform-system", "dep").await.is_empty());
     let w: Work = h.get("kratix-platform-system", "dep").await.unwrap();
     let c = w.conditions().iter().find(|c| c.type_ == "ScheduleSucceeded").unwrap();
-    assert_eq!((c.status.as_str(), c.message.as_str()), ("False", format!("No matching destination found for workloadGroups: [{DOT}]").as_str()));
+    assert_eq!(
+        (c.status.as_str(), c.message.as_str()),
+        ("False", format!("No matching destination found for workloadGroups: [{DOT}]").as_str())
+    );
 }
 
 #[tokio::test]
@@ -361,15 +412,23 @@ async fn scenarios_52_and_53_dependencies_without_selectors_skip_strict_destinat
 
     // 53: restricted to dev, the others stay and are flagged.
     let mut dev = w.clone();
-    dev.spec.workload_groups[0].destination_selectors =
-        vec![DestinationSelector { match_labels: [("environment".into(), "dev".into())].into(), source: "promise".into(), ..Default::default() }];
+    dev.spec.workload_groups[0].destination_selectors = vec![DestinationSelector {
+        match_labels: [("environment".into(), "dev".into())].into(),
+        source: "promise".into(),
+        ..Default::default()
+    }];
     h.apply(dev.clone());
     schedule(&h, "kratix-platform-system", "dep").await;
     let wps = placements(&h, "kratix-platform-system", "dep").await;
     assert_eq!(targets(&wps), vec!["dev-1", "dev-2", "pci", "prod"]);
     for p in &wps {
         let misplaced = p.metadata.labels.get(MISPLACED_LABEL).is_some();
-        assert_eq!(misplaced, p.spec.target_destination_name == "pci" || p.spec.target_destination_name == "prod", "{}", p.metadata.name);
+        assert_eq!(
+            misplaced,
+            p.spec.target_destination_name == "pci" || p.spec.target_destination_name == "prod",
+            "{}",
+            p.metadata.name
+        );
         if misplaced {
             assert_eq!(ready_of(p.conditions()).unwrap().2, "Misplaced");
         }
@@ -387,7 +446,10 @@ async fn scenario_54_a_fully_scheduled_work_is_ready_and_stays_so_when_destinati
         "default",
         "two",
         "resource",
-        vec![(".", vec![("environment", "dev")], vec![workload("a.yaml", "a\n")]), ("foo", vec![("pci", "true")], vec![workload("b.yaml", "b\n")])],
+        vec![
+            (".", vec![("environment", "dev")], vec![workload("a.yaml", "a\n")]),
+            ("foo", vec![("pci", "true")], vec![workload("b.yaml", "b\n")]),
+        ],
     );
     h.apply(w);
     schedule(&h, "default", "two").await;
@@ -398,11 +460,18 @@ async fn scenario_54_a_fully_scheduled_work_is_ready_and_stays_so_when_destinati
         conds(w.conditions()),
         vec![
             cond("Ready", "True", "AllWorkplacementsScheduled", "Ready"),
-            cond("ScheduleSucceeded", "True", "AllWorkplacementsScheduled", "All workplacements scheduled successfully"),
+            cond(
+                "ScheduleSucceeded",
+                "True",
+                "AllWorkplacementsScheduled",
+                "All workplacements scheduled successfully"
+            ),
         ]
     );
     let events = h.event_messages(Kind::Work, "default", "two");
-    assert!(events.iter().any(|m| m.starts_with("workplacement reconciled: two.") && m.ends_with(", operation: created")));
+    assert!(
+        events.iter().any(|m| m.starts_with("workplacement reconciled: two.") && m.ends_with(", operation: created"))
+    );
     assert!(events.contains(&"All workplacements scheduled successfully".to_string()));
     for i in 3..6 {
         h.apply(destination(&format!("dev-{i}"), "store", &format!("dev-{i}"), &[("environment", "dev")]));
@@ -421,7 +490,10 @@ async fn scenario_55_one_unschedulable_group_makes_the_work_pending() {
         "default",
         "two",
         "resource",
-        vec![(".", vec![("environment", "dev")], vec![workload("a.yaml", "a\n")]), ("foo", vec![("nope", "x")], vec![workload("b.yaml", "b\n")])],
+        vec![
+            (".", vec![("environment", "dev")], vec![workload("a.yaml", "a\n")]),
+            ("foo", vec![("nope", "x")], vec![workload("b.yaml", "b\n")]),
+        ],
     );
     h.apply(w);
     schedule(&h, "default", "two").await;
@@ -432,8 +504,16 @@ async fn scenario_55_one_unschedulable_group_makes_the_work_pending() {
         conds(w.conditions()),
         vec![
             cond("Ready", "False", "UnscheduledWorkloads", "Pending"),
-            cond("ScheduleSucceeded", "False", "UnscheduledWorkloads", &format!("No matching destination found for workloadGroups: [{FOO}]")),
+            cond(
+                "ScheduleSucceeded",
+                "False",
+                "UnscheduledWorkloads",
+                &format!("No matching destination found for workloadGroups: [{FOO}]")
+            ),
         ]
     );
-    assert!(h.event_messages(Kind::Work, "default", "two").contains(&format!("waiting for a destination with labels for workloadGroup: {FOO}")));
+    assert!(
+        h.event_messages(Kind::Work, "default", "two")
+            .contains(&format!("waiting for a destination with labels for workloadGroup: {FOO}"))
+    );
 }
