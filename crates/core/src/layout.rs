@@ -359,3 +359,46 @@ mod tests {
         assert!(StorePath::root().contains(&a));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![Just("..".to_string()), Just(".".to_string()), Just(String::new()), "[a-z0-9_.-]{1,8}", "[a-z]{1,3}\\\\[a-z]{1,3}"]
+    }
+
+    fn raw_path() -> impl Strategy<Value = String> {
+        (any::<bool>(), prop::collection::vec(segment(), 0..8))
+            .prop_map(|(abs, segs)| format!("{}{}", if abs { "/" } else { "" }, segs.join("/")))
+    }
+
+    proptest! {
+        /// No workload path, whatever it says, ever lands outside the directory it is written into.
+        #[test]
+        fn no_workload_path_escapes_its_directory(base in "[a-z]{1,5}(/[a-z]{1,5}){0,3}", rel in raw_path()) {
+            let dir = StorePath::parse(&base).unwrap();
+            if let Ok(p) = dir.join_file(&rel) {
+                prop_assert!(dir.contains(&p) && p != dir, "{rel:?} gave {p}");
+                prop_assert!(!p.as_str().split('/').any(|s| s == ".." || s == "." || s.is_empty()));
+            }
+        }
+
+        /// A Destination's directory never leaves the store, and placement directories never leave it.
+        #[test]
+        fn destination_and_placement_directories_stay_inside(path in raw_path(), promise in segment(), resource in segment(), ns in segment()) {
+            let d = Destination::new("d", crate::api::DestinationSpec { path: Some(path.clone()), ..Default::default() });
+            if let Ok(dir) = StorePath::for_destination(&d) {
+                prop_assert!(!dir.as_str().split('/').any(|s| s == ".."));
+                let mut wp = WorkPlacement::new(&ns, "wp", crate::api::WorkPlacementSpec {
+                    promise_name: promise, resource_name: resource, id: "5058f1af".into(), ..Default::default()
+                });
+                wp.metadata.namespace = Some(ns);
+                if let Ok(pdir) = placement_dir(&dir, &wp, "pipeline") {
+                    prop_assert!(dir.contains(&pdir) && pdir != dir);
+                }
+            }
+        }
+    }
+}

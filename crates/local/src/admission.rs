@@ -140,3 +140,70 @@ pub fn admit(store: &ObjectStore, loaded: &Loaded) -> AdmissionReport {
 fn display_dir(dir: &StorePath) -> String {
     if dir.is_root() { ".".to_string() } else { dir.to_string() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests::Loaded;
+    use waybill_core::api::{DestinationSpec, StateStoreRef};
+
+    fn dest(name: &str, kind: &str, store: &str, path: &str) -> AnyObject {
+        AnyObject::Destination(Destination::new(
+            name,
+            DestinationSpec {
+                path: Some(path.into()),
+                state_store_ref: Some(StateStoreRef { kind: kind.into(), name: store.into() }),
+                ..Default::default()
+            },
+        ))
+    }
+
+    fn admitted(objects: Vec<AnyObject>) -> (Vec<String>, AdmissionReport) {
+        let store = ObjectStore::new(Vec::new(), None);
+        let loaded = Loaded { objects: objects.into_iter().map(|o| (o, "d.yaml".to_string())).collect(), ..Default::default() };
+        let report = admit(&store, &loaded);
+        let names = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
+        (names, report)
+    }
+
+    /// Scenario 15 with difference 17: paths are compared after normalisation, nesting clashes too,
+    /// and only Destinations on the same store compete.
+    #[test]
+    fn destination_directories_clash_after_normalisation_on_the_same_store_only() {
+        let cases: Vec<(Vec<AnyObject>, Vec<&str>)> = vec![
+            (vec![dest("a", "GitStateStore", "s", "existing-path"), dest("b", "GitStateStore", "s", "unique")], vec!["a", "b"]),
+            (vec![dest("a", "GitStateStore", "s", "existing-path"), dest("b", "GitStateStore", "s", "existing-path")], vec!["a"]),
+            (vec![dest("a", "GitStateStore", "s", "x"), dest("b", "GitStateStore", "s", "./x/")], vec!["a"]),
+            (vec![dest("a", "GitStateStore", "s", "x"), dest("b", "GitStateStore", "s", "x/y")], vec!["a"]),
+            (vec![dest("a", "GitStateStore", "s", "."), dest("b", "GitStateStore", "s", "/")], vec!["a"]),
+            (vec![dest("a", "GitStateStore", "s", "x"), dest("b", "BucketStateStore", "s", "x")], vec!["a", "b"]),
+            (vec![dest("a", "GitStateStore", "s", "x"), dest("b", "GitStateStore", "other", "x")], vec!["a", "b"]),
+            (vec![dest("a", "GitStateStore", "s", "ab"), dest("b", "GitStateStore", "s", "a")], vec!["a", "b"]),
+        ];
+        for (objects, want) in cases {
+            let (names, report) = admitted(objects);
+            assert_eq!(names, want);
+            if want.len() == 1 {
+                assert_eq!(report.problems.len(), 1);
+                assert!(report.problems[0].contains("(Destination/b): spec.path: directory"), "{:?}", report.problems);
+                assert!(report.problems[0].contains("of Destination \"a\" on GitStateStore/s"), "{:?}", report.problems);
+            }
+        }
+    }
+
+    #[test]
+    fn an_accepted_destination_keeps_its_directory_against_a_newcomer_with_an_earlier_name() {
+        let store = ObjectStore::new(Vec::new(), None);
+        let first = Loaded { objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into())], ..Default::default() };
+        admit(&store, &first);
+        let both = Loaded {
+            objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into()), (dest("aa", "GitStateStore", "s", "p/q"), "b.yaml".into())],
+            ..Default::default()
+        };
+        let report = admit(&store, &both);
+        let names: Vec<String> = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
+        assert_eq!(names, vec!["zz"]);
+        assert!(report.problems[0].contains("Destination/aa"));
+        assert!(store.rejections().contains_key(&ObjectRef::cluster(Kind::Destination, "aa")));
+    }
+}
