@@ -366,7 +366,13 @@ mod properties {
     use proptest::prelude::*;
 
     fn segment() -> impl Strategy<Value = String> {
-        prop_oneof![Just("..".to_string()), Just(".".to_string()), Just(String::new()), "[a-z0-9_.-]{1,8}", "[a-z]{1,3}\\\\[a-z]{1,3}"]
+        prop_oneof![
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just(String::new()),
+            "[a-z0-9_.-]{1,8}",
+            "[a-z]{1,3}\\\\[a-z]{1,3}"
+        ]
     }
 
     fn raw_path() -> impl Strategy<Value = String> {

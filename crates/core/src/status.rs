@@ -134,7 +134,8 @@ mod tests {
 
     #[test]
     fn work_conditions_follow_the_precedence_table() {
-        let cases: Vec<(Plan, Vec<String>, (&str, &str, &str))> = vec![
+        type Case = (Plan, Vec<String>, (&'static str, &'static str, &'static str));
+        let cases: Vec<Case> = vec![
             (
                 plan(&[("a", GroupOutcome::Scheduled)]),
                 vec![],

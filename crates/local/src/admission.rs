@@ -160,7 +160,8 @@ mod tests {
 
     fn admitted(objects: Vec<AnyObject>) -> (Vec<String>, AdmissionReport) {
         let store = ObjectStore::new(Vec::new(), None);
-        let loaded = Loaded { objects: objects.into_iter().map(|o| (o, "d.yaml".to_string())).collect(), ..Default::default() };
+        let loaded =
+            Loaded { objects: objects.into_iter().map(|o| (o, "d.yaml".to_string())).collect(), ..Default::default() };
         let report = admit(&store, &loaded);
         let names = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
         (names, report)
@@ -171,8 +172,17 @@ mod tests {
     #[test]
     fn destination_directories_clash_after_normalisation_on_the_same_store_only() {
         let cases: Vec<(Vec<AnyObject>, Vec<&str>)> = vec![
-            (vec![dest("a", "GitStateStore", "s", "existing-path"), dest("b", "GitStateStore", "s", "unique")], vec!["a", "b"]),
-            (vec![dest("a", "GitStateStore", "s", "existing-path"), dest("b", "GitStateStore", "s", "existing-path")], vec!["a"]),
+            (
+                vec![dest("a", "GitStateStore", "s", "existing-path"), dest("b", "GitStateStore", "s", "unique")],
+                vec!["a", "b"],
+            ),
+            (
+                vec![
+                    dest("a", "GitStateStore", "s", "existing-path"),
+                    dest("b", "GitStateStore", "s", "existing-path"),
+                ],
+                vec!["a"],
+            ),
             (vec![dest("a", "GitStateStore", "s", "x"), dest("b", "GitStateStore", "s", "./x/")], vec!["a"]),
             (vec![dest("a", "GitStateStore", "s", "x"), dest("b", "GitStateStore", "s", "x/y")], vec!["a"]),
             (vec![dest("a", "GitStateStore", "s", "."), dest("b", "GitStateStore", "s", "/")], vec!["a"]),
@@ -186,7 +196,11 @@ mod tests {
             if want.len() == 1 {
                 assert_eq!(report.problems.len(), 1);
                 assert!(report.problems[0].contains("(Destination/b): spec.path: directory"), "{:?}", report.problems);
-                assert!(report.problems[0].contains("of Destination \"a\" on GitStateStore/s"), "{:?}", report.problems);
+                assert!(
+                    report.problems[0].contains("of Destination \"a\" on GitStateStore/s"),
+                    "{:?}",
+                    report.problems
+                );
             }
         }
     }
@@ -194,10 +208,14 @@ mod tests {
     #[test]
     fn an_accepted_destination_keeps_its_directory_against_a_newcomer_with_an_earlier_name() {
         let store = ObjectStore::new(Vec::new(), None);
-        let first = Loaded { objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into())], ..Default::default() };
+        let first =
+            Loaded { objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into())], ..Default::default() };
         admit(&store, &first);
         let both = Loaded {
-            objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into()), (dest("aa", "GitStateStore", "s", "p/q"), "b.yaml".into())],
+            objects: vec![
+                (dest("zz", "GitStateStore", "s", "p"), "a.yaml".into()),
+                (dest("aa", "GitStateStore", "s", "p/q"), "b.yaml".into()),
+            ],
             ..Default::default()
         };
         let report = admit(&store, &both);

@@ -2,7 +2,7 @@
 //! running reconciles concurrently with at most one reconcile per object at a time (as kube-runtime
 //! does), until nothing is left to do (`--once`) or until told to stop.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -99,7 +99,7 @@ pub struct Runner {
     changes: mpsc::UnboundedReceiver<Change>,
     ready_stores: mpsc::UnboundedReceiver<StoreKey>,
     /// Start-up phases still held back: each is released once everything before it settled.
-    deferred: VecDeque<Vec<ObjectRef>>,
+    deferred: VecDeque<(u8, BTreeSet<ObjectRef>)>,
     queue: Queue,
     activity: Activity,
     /// Busy while objects wait in the queue: they may still produce change sets.
@@ -140,23 +140,10 @@ impl Runner {
     /// Destinations and Works (scheduling, deletions), then the placements nothing touched yet (so a
     /// placement whose Work went away is deleted rather than first rewritten).
     pub fn enqueue_all(&mut self) {
-        let mut phases = [Vec::new(), Vec::new(), Vec::new()];
+        self.deferred = VecDeque::from([(1, BTreeSet::new()), (2, BTreeSet::new())]);
         for obj in self.engine.cp.snapshot() {
-            let r = obj.object_ref();
-            let phase = match r.kind {
-                Kind::Secret => continue,
-                Kind::GitStateStore | Kind::BucketStateStore => 0,
-                Kind::Destination | Kind::Work => 1,
-                Kind::WorkPlacement => 2,
-            };
-            phases[phase].push(r);
+            self.enqueue(obj.object_ref(), false);
         }
-        let [stores, middle, placements] = phases;
-        for r in stores {
-            self.queue.push(r);
-        }
-        self.deferred.push_back(middle);
-        self.deferred.push_back(placements);
     }
 
     fn drain_changes(&mut self) {
@@ -168,23 +155,28 @@ impl Runner {
         }
     }
 
-    /// Queues a triggered object; while only state stores run at start-up, everything else joins the
-    /// next phase instead, so canaries and placements land together.
-    fn enqueue(&mut self, r: ObjectRef) {
-        let stores_only = self.deferred.len() == 2;
-        match self.deferred.front_mut() {
-            Some(next) if stores_only && !matches!(r.kind, Kind::GitStateStore | Kind::BucketStateStore) => {
-                if !next.contains(&r) {
-                    next.push(r);
-                }
+    /// Queues an object. During start-up an object joins its kind's phase while that phase is held
+    /// back, unless `now` (placements the scheduler just made or changed run at once, so they land in
+    /// the same commit as the canaries).
+    fn enqueue(&mut self, r: ObjectRef, now: bool) {
+        let phase = match r.kind {
+            Kind::Secret => return,
+            Kind::GitStateStore | Kind::BucketStateStore => 0,
+            Kind::Destination | Kind::Work => 1,
+            Kind::WorkPlacement => 2,
+        };
+        match self.deferred.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, held)) if !now => {
+                held.insert(r);
             }
             _ => self.queue.push(r),
         }
     }
 
     fn handle_change(&mut self, change: &Change) {
+        let from_scheduling = matches!(change.object.kind(), Kind::Work | Kind::WorkPlacement);
         for r in triggers(&self.engine.cp, change) {
-            self.enqueue(r);
+            self.enqueue(r, from_scheduling);
         }
         // Count what was queued before the change stops counting, so the activity never dips to idle
         // between the two.
@@ -204,12 +196,12 @@ impl Runner {
 
     fn store_ready(&mut self, key: &StoreKey) {
         for r in store_became_ready(&self.engine.cp, &ObjectRef::cluster(key.kind, &key.name)) {
-            self.enqueue(r);
+            self.enqueue(r, false);
         }
     }
 
     fn release_deferred(&mut self) -> bool {
-        let Some(phase) = self.deferred.pop_front() else { return false };
+        let Some((_, phase)) = self.deferred.pop_front() else { return false };
         for r in phase {
             self.queue.push(r);
         }

@@ -422,7 +422,7 @@ async fn scenarios_52_and_53_dependencies_without_selectors_skip_strict_destinat
     let wps = placements(&h, "kratix-platform-system", "dep").await;
     assert_eq!(targets(&wps), vec!["dev-1", "dev-2", "pci", "prod"]);
     for p in &wps {
-        let misplaced = p.metadata.labels.get(MISPLACED_LABEL).is_some();
+        let misplaced = p.metadata.labels.contains_key(MISPLACED_LABEL);
         assert_eq!(
             misplaced,
             p.spec.target_destination_name == "pci" || p.spec.target_destination_name == "prod",

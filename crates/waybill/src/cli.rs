@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn durations_parse_like_go() {
         let cases =
-            [("10h", 36000_000), ("30m", 1_800_000), ("1h30m", 5_400_000), ("250ms", 250), ("0", 0), ("45", 45_000)];
+            [("10h", 36_000_000), ("30m", 1_800_000), ("1h30m", 5_400_000), ("250ms", 250), ("0", 0), ("45", 45_000)];
         for (text, ms) in cases {
             assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
         }

@@ -156,13 +156,11 @@ pub fn workload(filepath: &str, content: &str) -> Workload {
     Workload { filepath: filepath.into(), content: content.into() }
 }
 
+/// One workload group: directory, selector labels, workloads.
+pub type Group<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<Workload>);
+
 /// A Work with one group per `(directory, selector labels, workloads)`.
-pub fn work(
-    namespace: &str,
-    name: &str,
-    resource: &str,
-    groups: Vec<(&str, Vec<(&str, &str)>, Vec<Workload>)>,
-) -> Work {
+pub fn work(namespace: &str, name: &str, resource: &str, groups: Vec<Group<'_>>) -> Work {
     let groups = groups
         .into_iter()
         .map(|(dir, labels, workloads)| WorkloadGroup {

@@ -170,9 +170,9 @@ fn apply_steps(
             Step::Delete(path) => {
                 let full = path.under(root);
                 for file in editor.list_files(full.as_str()).map_err(edit)? {
-                    if !before.contains_key(&file) {
-                        let old = editor.read(&file).map_err(edit)?;
-                        before.insert(file, old);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = before.entry(file) {
+                        let old = editor.read(slot.key()).map_err(edit)?;
+                        slot.insert(old);
                     }
                 }
                 editor.remove(full.as_str()).map_err(edit)?;

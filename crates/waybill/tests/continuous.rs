@@ -1,0 +1,127 @@
+//! `waybill run` without `--once`: it reacts to manifest changes, stops cleanly on SIGTERM, and a
+//! `kill -9` in the middle of a burst loses nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn platform_with_store(dir: &Path) -> PathBuf {
+    let platform = dir.join("platform");
+    std::fs::create_dir_all(platform.join("works")).unwrap();
+    std::fs::write(
+        platform.join("store.yaml"),
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {name: default}\nspec: {url: state.git}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: dev, labels: {env: dev}}\nspec:\n  stateStoreRef: {kind: GitStateStore, name: default}\n",
+    )
+    .unwrap();
+    platform
+}
+
+fn work(i: usize, value: &str) -> String {
+    format!(
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Work\nmetadata: {{name: w{i}, namespace: default}}\nspec:\n  promiseName: p\n  resourceName: r{i}\n  workloadGroups:\n  - destinationSelectors: [{{matchLabels: {{env: dev}}}}]\n    workloads:\n    - filepath: cm.yaml\n      content: \"value: {value}\"\n"
+    )
+}
+
+fn spawn(platform: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["run", "--quiet", "--platform", platform.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn waybill run")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn file(repo: &Path, path: &str) -> Option<String> {
+    let repo = git2::Repository::open(repo).ok()?;
+    let tree = repo.revparse_single("refs/heads/main").ok()?.peel_to_tree().ok()?;
+    let entry = tree.get_path(Path::new(path)).ok()?;
+    Some(String::from_utf8_lossy(repo.find_blob(entry.id()).ok()?.content()).into_owned())
+}
+
+fn files(repo: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(repo) = git2::Repository::open(repo) else { return out };
+    let Ok(tree) = repo.revparse_single("refs/heads/main").and_then(|o| o.peel_to_tree()) else { return out };
+    tree.walk(git2::TreeWalkMode::PreOrder, |root, e| {
+        if e.kind() == Some(git2::ObjectType::Blob) {
+            out.push(format!("{root}{}", e.name().unwrap()));
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .unwrap();
+    out
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_running_waybill_follows_manifest_edits_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with_store(dir.path());
+    std::fs::write(platform.join("works/w0.yaml"), work(0, "one")).unwrap();
+    let repo = platform.join("state.git");
+    let path = "dev/resources/default/p/r0/5058f/cm.yaml";
+    let mut child = spawn(&platform);
+    wait_for("the first write", Duration::from_secs(60), || file(&repo, path).as_deref() == Some("value: one"));
+
+    std::fs::write(platform.join("works/w0.yaml"), work(0, "two")).unwrap();
+    wait_for("the edit to land", Duration::from_secs(30), || file(&repo, path).as_deref() == Some("value: two"));
+
+    std::fs::remove_file(platform.join("works/w0.yaml")).unwrap();
+    wait_for("the deletion to land", Duration::from_secs(30), || file(&repo, path).is_none());
+
+    signal(&child, "-TERM");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "waybill did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn a_kill_in_the_middle_of_a_burst_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with_store(dir.path());
+    for i in 0..300 {
+        std::fs::write(platform.join(format!("works/w{i}.yaml")), work(i, "burst")).unwrap();
+    }
+    let repo = platform.join("state.git");
+    let mut child = spawn(&platform);
+    wait_for("the repository", Duration::from_secs(60), || repo.join("HEAD").exists());
+    std::thread::sleep(Duration::from_millis(150));
+    signal(&child, "-KILL");
+    let _ = child.wait();
+
+    let once = |platform: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_waybill"))
+            .args(["run", "--once", "--quiet", "--platform", platform.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = once(&platform);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(files(&repo).len(), 302, "300 documents and 2 canaries");
+
+    std::fs::remove_dir_all(platform.join("works")).unwrap();
+    let out = once(&platform);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        files(&repo),
+        vec!["dev/dependencies/kratix-canary-namespace.yaml", "dev/resources/kratix-canary-configmap.yaml"]
+    );
+}
