@@ -2,10 +2,10 @@
 //! delete stale ones, and compute the Work's status once from everything seen (difference 11).
 
 use waybill_core::api::{Destination, Resource, Work, WorkPlacement, WorkStatus};
-use waybill_core::conditions::{SCHEDULE_SUCCEEDED, WRITE_SUCCEEDED, work as w};
+use waybill_core::conditions::{READY, SCHEDULE_SUCCEEDED, WRITE_SUCCEEDED, work as w};
 use waybill_core::labels::{REPO_CLEANUP_FINALIZER, WORK_CLEANUP_FINALIZER, WORK_LABEL};
-use waybill_core::meta::{ConditionStatus, find_condition, set_condition};
-use waybill_core::scheduling::{self, GroupOutcome, Operation, PlannedPlacement};
+use waybill_core::meta::{Condition, ConditionStatus, find_condition, set_condition};
+use waybill_core::scheduling::{self, GroupOutcome, Operation, Plan, PlannedPlacement};
 use waybill_core::status;
 
 use crate::action::{Action, SLOW_REQUEUE};
@@ -31,22 +31,13 @@ impl<C: ControlPlane> Engine<C> {
             }
         };
 
-        let destinations = self.cp.list::<Destination>(None, &[]).await?;
-        let existing = self.cp.list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)]).await?;
-        let plan = scheduling::plan(&work, &destinations, &existing);
-
-        let mut placements: Vec<WorkPlacement> = Vec::with_capacity(plan.placements.len());
-        for planned in &plan.placements {
-            if let Some(stored) = self.apply_planned(&work, planned).await? {
-                placements.push(stored);
+        let (plan, placements) = match self.schedule(&work).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.report_scheduling_error(&work, &e).await;
+                return Err(e);
             }
-        }
-        for stale in &plan.stale {
-            match self.cp.delete::<WorkPlacement>(namespace, stale).await {
-                Ok(()) | Err(CpError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        };
 
         let failing: Vec<String> = placements
             .iter()
@@ -110,6 +101,57 @@ impl<C: ControlPlane> Engine<C> {
             return Ok(Action::requeue(SLOW_REQUEUE));
         }
         Ok(Action::done())
+    }
+
+    /// Schedules every group and brings the placements in line; returns the plan and the placements as
+    /// stored.
+    async fn schedule(&self, work: &Work) -> Result<(Plan, Vec<WorkPlacement>)> {
+        let (namespace, name) = (work.metadata.ns(), work.metadata.name.as_str());
+        let destinations = self.cp.list::<Destination>(None, &[]).await?;
+        let existing = self.cp.list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)]).await?;
+        let plan = scheduling::plan(work, &destinations, &existing);
+        let mut placements: Vec<WorkPlacement> = Vec::with_capacity(plan.placements.len());
+        for planned in &plan.placements {
+            if let Some(stored) = self.apply_planned(work, planned).await? {
+                placements.push(stored);
+            }
+        }
+        for stale in &plan.stale {
+            match self.cp.delete::<WorkPlacement>(namespace, stale).await {
+                Ok(()) | Err(CpError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((plan, placements))
+    }
+
+    /// A scheduling error is reported on the Work (Kratix swallows it, section 10 item 9) before the
+    /// runner retries.
+    async fn report_scheduling_error(&self, work: &Work, error: &EngineError) {
+        let ids: Vec<String> = work.spec.workload_groups.iter().map(|g| g.effective_id()).collect();
+        let message = format!("Failed to schedule or update for workloadGroups: [{}]", ids.join(","));
+        let generation = work.metadata.generation;
+        let f = ConditionStatus::False;
+        let result = self
+            .modify_status::<Work>(work.metadata.ns(), &work.metadata.name, |o, now| {
+                let st = o.status.get_or_insert_with(WorkStatus::default);
+                let a = set_condition(
+                    &mut st.conditions,
+                    Condition::new(SCHEDULE_SUCCEEDED, f, w::FAILED_TO_SCHEDULE, message.clone())
+                        .with_generation(generation),
+                    now,
+                );
+                let b = set_condition(
+                    &mut st.conditions,
+                    Condition::new(READY, f, w::FAILED_TO_SCHEDULE, w::MSG_PENDING).with_generation(generation),
+                    now,
+                );
+                a || b
+            })
+            .await;
+        if let Ok((_, true)) = result {
+            self.event(&work.object_ref(), Event::warning(w::FAILED_TO_SCHEDULE, format!("{message}: {error}"))).await;
+        }
     }
 
     /// Creates or updates one planned placement and its scheduling status; returns it as stored.

@@ -517,3 +517,28 @@ async fn scenario_55_one_unschedulable_group_makes_the_work_pending() {
             .contains(&format!("waiting for a destination with labels for workloadGroup: {FOO}"))
     );
 }
+
+#[tokio::test]
+async fn difference_16_match_expressions_select_destinations() {
+    let h = Harness::new();
+    fleet(&h);
+    let mut w = dep_work(&[]);
+    w.spec.workload_groups[0].destination_selectors = vec![DestinationSelector {
+        match_expressions: vec![
+            LabelSelectorRequirement {
+                key: "environment".into(),
+                operator: "In".into(),
+                values: vec!["dev".into(), "prod".into()],
+            },
+            LabelSelectorRequirement {
+                key: "environment".into(),
+                operator: "NotIn".into(),
+                values: vec!["dev".into()],
+            },
+        ],
+        ..Default::default()
+    }];
+    h.apply(w);
+    schedule(&h, "kratix-platform-system", "dep").await;
+    assert_eq!(targets(&placements(&h, "kratix-platform-system", "dep").await), vec!["prod"]);
+}
