@@ -7,6 +7,8 @@ set -euo pipefail
 need_apt=()
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v lighttpd >/dev/null 2>&1 || need_apt+=(lighttpd)
+[ -e /usr/lib/lighttpd/mod_openssl.so ] || need_apt+=(lighttpd-mod-openssl)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 

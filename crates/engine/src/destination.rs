@@ -25,6 +25,16 @@ pub(crate) enum StoreLookup {
 }
 
 impl<C: ControlPlane> Engine<C> {
+    /// Notes that a write found the Destination's remote unreachable, so the store is re-checked and the
+    /// outage shows on the store and its Destinations (difference 10).
+    pub(crate) fn note_store_error(&self, dest: &Destination, error: &waybill_stores::StoreError) {
+        if let (waybill_stores::StoreError::Unreachable(msg), Some(r)) = (error, dest.spec.state_store_ref.as_ref())
+            && let Some(kind) = r.store_kind()
+        {
+            self.stores.mark_unreachable(&StoreKey::new(kind.kind(), &r.name), msg);
+        }
+    }
+
     /// Finds the writer of the Destination's state store, or says why there is none.
     pub(crate) async fn lookup_store(&self, dest: &Destination) -> Result<StoreLookup> {
         let Some(r) = dest.spec.state_store_ref.as_ref() else {
@@ -34,8 +44,15 @@ impl<C: ControlPlane> Engine<C> {
             return Ok(StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, format!("{}/{}: not found", r.kind, r.name)));
         };
         let key = StoreKey::new(kind.kind(), &r.name);
-        if let Some(w) = self.stores.get(&key) {
-            return Ok(StoreLookup::Ready(w));
+        match self.stores.lookup(&key) {
+            Some((w, None)) => return Ok(StoreLookup::Ready(w)),
+            Some((_, Some(reason))) => {
+                return Ok(StoreLookup::Unavailable(
+                    d::STATE_STORE_UNREACHABLE,
+                    format!("{key}: unreachable: {reason}"),
+                ));
+            }
+            None => {}
         }
         let ready = match kind.kind() {
             Kind::GitStateStore => {
@@ -125,6 +142,7 @@ impl<C: ControlPlane> Engine<C> {
                 Ok(Action::done())
             }
             Err(e) => {
+                self.note_store_error(&dest, &e);
                 let msg = format!("{}{e}", d::WRITE_FAILED_PREFIX);
                 self.set_destination_ready(&dest, false, d::STATE_STORE_WRITE_FAILED, &msg).await?;
                 Ok(Action::requeue(DEFAULT_REQUEUE))

@@ -26,6 +26,21 @@ pub struct EngineConfig {
     pub coalescing: Coalescing,
     /// Periodic rewrite of placements (Kratix's `stateStoreReconciliationInterval`); `None` disables it.
     pub resync_interval: Option<Duration>,
+    /// Bare cache repositories of remote Git stores live below it (temporary ones when `None`).
+    pub cache_dir: Option<PathBuf>,
+    /// Kratix's `git.minimumFetchInterval`.
+    pub fetch_interval: Duration,
+}
+
+impl EngineConfig {
+    pub(crate) fn backend_options(&self) -> crate::backends::BackendOptions {
+        crate::backends::BackendOptions {
+            base_dir: self.base_dir.clone(),
+            cache_dir: self.cache_dir.clone(),
+            fetch_interval: self.fetch_interval,
+            dry_run: self.dry_run,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -35,6 +50,8 @@ impl Default for EngineConfig {
             dry_run: false,
             coalescing: Coalescing::default(),
             resync_interval: Some(Duration::from_secs(10 * 3600)),
+            cache_dir: None,
+            fetch_interval: Duration::from_secs(5),
         }
     }
 }
@@ -47,6 +64,8 @@ pub struct Engine<C: ControlPlane> {
     pub(crate) aggregates: AggregateGates,
     /// Versions written but not yet recorded in a placement's status (scenario 76).
     pub(crate) versions: Mutex<HashMap<ObjectRef, String>>,
+    /// Consecutive unreachable checks per store, for backoff.
+    pub(crate) unreachable: Mutex<HashMap<crate::registry::StoreKey, u32>>,
 }
 
 /// How often an optimistic write is retried on a fresher copy.
@@ -60,6 +79,7 @@ impl<C: ControlPlane> Engine<C> {
             config,
             aggregates: AggregateGates::default(),
             versions: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashMap::new()),
         }
     }
 

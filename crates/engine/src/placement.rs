@@ -99,23 +99,21 @@ impl<C: ControlPlane> Engine<C> {
             }
         };
 
-        let result = match self.placement_changes(&placement, &dest, &dir) {
+        let written = match self.placement_changes(&placement, &dest, &dir) {
             Err(e) => Err(e),
-            Ok(Some(changes)) => {
+            Ok(changes) => {
                 self.cp.sync().await?;
-                writer
-                    .submit(changes)
-                    .await
-                    .map_err(|e| BuildError { reason: wp::FAILED_WRITE, message: e.to_string() })
-            }
-            Ok(None) => {
-                self.cp.sync().await?;
-                self.write_aggregate(&dest, &dir, &writer, &placement, None)
-                    .await
-                    .map_err(|e| BuildError { reason: wp::FAILED_WRITE, message: e.to_string() })
+                let result = match changes {
+                    Some(changes) => writer.submit(changes).await,
+                    None => self.write_aggregate(&dest, &dir, &writer, &placement, None).await,
+                };
+                result.map_err(|e| {
+                    self.note_store_error(&dest, &e);
+                    BuildError { reason: wp::FAILED_WRITE, message: e.to_string() }
+                })
             }
         };
-        self.record_write(&placement, &dest, result).await
+        self.record_write(&placement, &dest, written).await
     }
 
     /// The change set of a nestedByMetadata or none placement; `None` for aggregatedYAML, which is

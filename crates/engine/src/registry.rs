@@ -29,14 +29,25 @@ impl std::fmt::Display for StoreKey {
 struct Entry {
     fingerprint: String,
     writer: StoreWriter,
+    /// Why the remote could not be reached lately (difference 10); `None` while it answers.
+    unreachable: Option<String>,
 }
 
-/// Shared map of ready writers. Watchers hear about every writer put in place, so whatever waited for
-/// a store can go ahead even when the store's status did not change (after a restart, say).
+/// What watchers of the registry hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    /// A writer was put in place or its remote answers again: whatever waited can go ahead.
+    Ready(StoreKey),
+    /// A writer's remote stopped answering: the store should be re-checked (with backoff).
+    Unreachable(StoreKey),
+}
+
+/// Shared map of writers. Watchers hear about every writer put in place, so whatever waited for a
+/// store can go ahead even when the store's status did not change (after a restart, say).
 #[derive(Clone, Default)]
 pub struct StoreRegistry {
     inner: Arc<Mutex<HashMap<StoreKey, Entry>>>,
-    watchers: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<StoreKey>>>>,
+    watchers: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<RegistryEvent>>>>,
 }
 
 impl StoreRegistry {
@@ -45,7 +56,16 @@ impl StoreRegistry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The writer of a ready store.
+    fn announce(&self, event: RegistryEvent) {
+        self.watchers.lock().unwrap_or_else(|e| e.into_inner()).retain(|w| w.send(event.clone()).is_ok());
+    }
+
+    /// The writer of a store, and why its remote is unreachable if it is.
+    pub fn lookup(&self, key: &StoreKey) -> Option<(StoreWriter, Option<String>)> {
+        self.map().get(key).map(|e| (e.writer.clone(), e.unreachable.clone()))
+    }
+
+    /// The writer of a store.
     pub fn get(&self, key: &StoreKey) -> Option<StoreWriter> {
         self.map().get(key).map(|e| e.writer.clone())
     }
@@ -56,12 +76,31 @@ impl StoreRegistry {
     }
 
     pub fn insert(&self, key: StoreKey, fingerprint: String, writer: StoreWriter) {
-        self.map().insert(key.clone(), Entry { fingerprint, writer });
-        self.watchers.lock().unwrap_or_else(|e| e.into_inner()).retain(|w| w.send(key.clone()).is_ok());
+        self.map().insert(key.clone(), Entry { fingerprint, writer, unreachable: None });
+        self.announce(RegistryEvent::Ready(key));
     }
 
-    /// Subscribes to writers being put in place from now on.
-    pub fn watch(&self) -> tokio::sync::mpsc::UnboundedReceiver<StoreKey> {
+    /// Records that a store's remote cannot be reached; the first report asks for a re-check.
+    pub fn mark_unreachable(&self, key: &StoreKey, reason: &str) {
+        let newly = match self.map().get_mut(key) {
+            Some(e) => e.unreachable.replace(reason.to_string()).is_none(),
+            None => false,
+        };
+        if newly {
+            self.announce(RegistryEvent::Unreachable(key.clone()));
+        }
+    }
+
+    /// Records that a store's remote answers again.
+    pub fn mark_reachable(&self, key: &StoreKey) {
+        let recovered = self.map().get_mut(key).is_some_and(|e| e.unreachable.take().is_some());
+        if recovered {
+            self.announce(RegistryEvent::Ready(key.clone()));
+        }
+    }
+
+    /// Subscribes to registry events from now on.
+    pub fn watch(&self) -> tokio::sync::mpsc::UnboundedReceiver<RegistryEvent> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.watchers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
         rx
@@ -72,7 +111,7 @@ impl StoreRegistry {
         self.map().remove(key).is_some()
     }
 
-    /// Every ready store with its writer.
+    /// Every store with its writer.
     pub fn all(&self) -> Vec<(StoreKey, StoreWriter)> {
         let mut out: Vec<_> = self.map().iter().map(|(k, e)| (k.clone(), e.writer.clone())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -17,7 +17,6 @@ use crate::registry::StoreKey;
 pub(crate) trait StoreObject: Resource {
     fn secret_ref(&self) -> Option<&SecretRef>;
     fn status_mut(&mut self) -> &mut Option<StateStoreStatus>;
-    fn writer_label() -> &'static str;
 }
 
 impl StoreObject for GitStateStore {
@@ -27,9 +26,6 @@ impl StoreObject for GitStateStore {
     fn status_mut(&mut self) -> &mut Option<StateStoreStatus> {
         &mut self.status
     }
-    fn writer_label() -> &'static str {
-        "git"
-    }
 }
 
 impl StoreObject for BucketStateStore {
@@ -38,9 +34,6 @@ impl StoreObject for BucketStateStore {
     }
     fn status_mut(&mut self) -> &mut Option<StateStoreStatus> {
         &mut self.status
-    }
-    fn writer_label() -> &'static str {
-        "bucket"
     }
 }
 
@@ -112,7 +105,15 @@ impl<C: ControlPlane> Engine<C> {
             };
             self.event(&stored.object_ref(), event).await;
         }
-        Ok(if verdict.requeue { Action::requeue(DEFAULT_REQUEUE) } else { Action::done() })
+        Ok(match (verdict.ready, verdict.requeue) {
+            (true, _) => {
+                self.store_failures(&key, false);
+                Action::done()
+            }
+            (false, true) if verdict.reason == s::UNREACHABLE => Action::requeue(self.store_failures(&key, true)),
+            (false, true) => Action::requeue(DEFAULT_REQUEUE),
+            (false, false) => Action::done(),
+        })
     }
 
     async fn evaluate_store<K: StoreObject>(&self, key: &StoreKey, store: &K) -> Result<Verdict> {
@@ -127,53 +128,73 @@ impl<C: ControlPlane> Engine<C> {
             },
             _ => None,
         };
-        let fingerprint = backends::fingerprint(&store.spec_value(), secret.as_ref());
+        let fingerprint = backends::fingerprint(store, secret.as_ref());
         let writer = match (self.stores.get(key), self.stores.fingerprint(key)) {
             (Some(w), Some(fp)) if fp == fingerprint => w,
             _ => {
                 self.stores.remove(key);
                 match self.build_backend(store, secret.as_ref()).await {
-                    Ok(backend) => {
-                        let writer = StoreWriter::spawn(backend, self.config.coalescing.clone());
+                    Ok(built) => {
+                        for warning in built.warnings {
+                            self.event(&store.object_ref(), Event::warning("InsecureOrAdjustedCredentials", warning))
+                                .await;
+                        }
+                        let writer = StoreWriter::spawn(built.backend, self.config.coalescing.clone());
                         self.stores.insert(key.clone(), fingerprint, writer.clone());
                         writer
                     }
                     Err(e) => {
-                        let (reason, message) = init_failure::<K>(&e);
-                        return Ok(Verdict::not_ready(reason, message, true));
+                        let requeue = e.reason != s::SECRET_NOT_FOUND;
+                        return Ok(Verdict::not_ready(e.reason, e.message, requeue));
                     }
                 }
             }
         };
-        if let Err(e) = writer.check_write_permission().await {
-            self.stores.remove(key);
-            let reason =
-                if matches!(e, StoreError::Unreachable(_)) { s::UNREACHABLE } else { s::ERROR_VALIDATING_PERMISSIONS };
-            return Ok(Verdict::not_ready(reason, format!("{}{e}", s::VALIDATING_PREFIX), true));
+        match writer.check_write_permission().await {
+            Ok(()) => {
+                self.stores.mark_reachable(key);
+                Ok(Verdict { ready: true, reason: s::READY, message: s::READY_MSG.to_string(), requeue: false })
+            }
+            Err(StoreError::Unreachable(msg)) => {
+                // Keep the writer and its cache: the remote is expected back.
+                self.stores.mark_unreachable(key, &msg);
+                Ok(Verdict::not_ready(s::UNREACHABLE, format!("{}{msg}", s::VALIDATING_PREFIX), true))
+            }
+            Err(e) => {
+                self.stores.remove(key);
+                Ok(Verdict::not_ready(s::ERROR_VALIDATING_PERMISSIONS, format!("{}{e}", s::VALIDATING_PREFIX), true))
+            }
         }
-        Ok(Verdict { ready: true, reason: s::READY, message: s::READY_MSG.to_string(), requeue: false })
     }
 
     async fn build_backend<K: StoreObject>(
         &self,
         store: &K,
         secret: Option<&Secret>,
-    ) -> Result<Box<dyn waybill_stores::Backend>, StoreError> {
+    ) -> Result<backends::Built, backends::BuildError> {
         let any = store.clone().into_any();
+        let opts = self.config.backend_options();
         match &any {
-            waybill_core::AnyObject::GitStateStore(g) => {
-                backends::git_backend(g, secret, &self.config.base_dir, self.config.dry_run).await
-            }
-            waybill_core::AnyObject::BucketStateStore(b) => {
-                backends::bucket_backend(b, secret, self.config.dry_run).await
-            }
-            other => Err(StoreError::Config(format!("unknown state store type: {}", other.kind()))),
+            waybill_core::AnyObject::GitStateStore(g) => backends::git_backend(g, secret, &opts).await,
+            waybill_core::AnyObject::BucketStateStore(b) => backends::bucket_backend(b, secret, &opts).await,
+            other => Err(backends::BuildError {
+                reason: s::ERROR_INITIALISING_WRITER,
+                message: format!("unknown state store type: {}", other.kind()),
+            }),
         }
     }
-}
 
-/// Reason and message for a writer that could not be built (§2.6, difference 10).
-fn init_failure<K: StoreObject>(e: &StoreError) -> (&'static str, String) {
-    let reason = if matches!(e, StoreError::Unreachable(_)) { s::UNREACHABLE } else { s::ERROR_INITIALISING_WRITER };
-    (reason, format!("unable to create {} writer: {e}", K::writer_label()))
+    /// Counts consecutive unreachable verdicts of a store and returns the capped exponential backoff
+    /// before the next check (1 s, 2 s, 4 s … 5 min); a success resets it.
+    fn store_failures(&self, key: &StoreKey, failed: bool) -> std::time::Duration {
+        let mut map = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+        if !failed {
+            map.remove(key);
+            return std::time::Duration::ZERO;
+        }
+        let n = map.entry(key.clone()).or_insert(0);
+        let delay = std::time::Duration::from_secs(1u64 << (*n).min(8)).min(std::time::Duration::from_secs(300));
+        *n += 1;
+        delay
+    }
 }

@@ -67,6 +67,8 @@ impl Platform {
         }
         let (snapshot, persister) = persist::open_for_writing(&paths.db())?;
         let store = Arc::new(ObjectStore::new(snapshot.objects, Some(persister)));
+        let mut config = config;
+        config.cache_dir.get_or_insert_with(|| waybill_engine::backends::cache_dir_in(&paths.state_dir));
         Ok(Self::assemble(paths, store, config, Some(lock)))
     }
 
@@ -78,6 +80,7 @@ impl Platform {
             Err(e) => return Err(e),
         };
         config.dry_run = true;
+        config.cache_dir = None;
         let store = Arc::new(ObjectStore::new(objects, None));
         Ok(Self::assemble(paths, store, config, None))
     }

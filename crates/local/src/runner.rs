@@ -15,7 +15,7 @@ use waybill_engine::{Action, Engine, EngineError};
 
 use crate::objects::{Change, ObjectStore};
 use crate::triggers::{store_became_ready, triggers};
-use waybill_engine::registry::StoreKey;
+use waybill_engine::registry::{RegistryEvent, StoreKey};
 use waybill_stores::activity::{Activity, Busy};
 
 /// Counters of a run, for progress output.
@@ -97,7 +97,7 @@ impl Queue {
 pub struct Runner {
     engine: Arc<Engine<ObjectStore>>,
     changes: mpsc::UnboundedReceiver<Change>,
-    ready_stores: mpsc::UnboundedReceiver<StoreKey>,
+    ready_stores: mpsc::UnboundedReceiver<RegistryEvent>,
     /// Start-up phases still held back: each is released once everything before it settled.
     deferred: VecDeque<(u8, BTreeSet<ObjectRef>)>,
     queue: Queue,
@@ -150,8 +150,8 @@ impl Runner {
         while let Ok(change) = self.changes.try_recv() {
             self.handle_change(&change);
         }
-        while let Ok(key) = self.ready_stores.try_recv() {
-            self.store_ready(&key);
+        while let Ok(event) = self.ready_stores.try_recv() {
+            self.registry_event(event);
         }
     }
 
@@ -174,9 +174,11 @@ impl Runner {
     }
 
     fn handle_change(&mut self, change: &Change) {
+        // Placements the scheduler just made or changed run at once, even during start-up phases.
         let from_scheduling = matches!(change.object.kind(), Kind::Work | Kind::WorkPlacement);
         for r in triggers(&self.engine.cp, change) {
-            self.enqueue(r, from_scheduling);
+            let now = from_scheduling && r.kind == Kind::WorkPlacement;
+            self.enqueue(r, now);
         }
         // Count what was queued before the change stops counting, so the activity never dips to idle
         // between the two.
@@ -191,6 +193,13 @@ impl Runner {
             self.queue_busy = Some(self.activity.busy());
         } else if !pending {
             self.queue_busy = None;
+        }
+    }
+
+    fn registry_event(&mut self, event: RegistryEvent) {
+        match event {
+            RegistryEvent::Ready(key) => self.store_ready(&key),
+            RegistryEvent::Unreachable(key) => self.queue.push(ObjectRef::cluster(key.kind, &key.name)),
         }
     }
 
@@ -234,6 +243,7 @@ impl Runner {
                 self.queue.running.insert(r.clone());
                 let engine = self.engine.clone();
                 let busy = self.activity.busy();
+                tracing::debug!(object = %r, activity = ?self.activity, "reconciling");
                 tasks.spawn(async move {
                     let result = engine.reconcile(&r).await;
                     drop(busy);
@@ -261,7 +271,7 @@ impl Runner {
                     Err(e) => tracing::error!("a reconcile task failed: {e}"),
                 },
                 Some(change) = self.changes.recv() => self.handle_change(&change),
-                Some(key) = self.ready_stores.recv() => self.store_ready(&key),
+                Some(event) = self.ready_stores.recv() => self.registry_event(event),
                 signal = signals.recv(), if signals_open => match signal {
                     Some(Signal::Reload) => on_reload(),
                     Some(Signal::Shutdown) => break,
@@ -280,6 +290,7 @@ impl Runner {
     }
 
     fn finish(&mut self, r: ObjectRef, result: Result<Action, EngineError>, once: bool) {
+        tracing::debug!(object = %r, activity = ?self.activity, "reconciled");
         self.stats.reconciles.fetch_add(1, Ordering::Relaxed);
         self.queue.running.remove(&r);
         match result {

@@ -14,6 +14,16 @@ pub use writer::{Coalescing, StoreWriter, WriterStats};
 
 /// Initialises libgit2 (and its OpenSSL) once; call before starting a multi-threaded runtime.
 pub fn init() {
-    // Any libgit2 call runs its one-time global initialisation.
-    let _ = git2::Version::get();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Any libgit2 call runs its one-time global initialisation.
+        let _ = git2::Version::get();
+        // SAFETY: these set process-wide libgit2 options; `Once` makes this the only call, and it runs
+        // before any remote operation reads them.
+        unsafe {
+            // A remote that accepts no connection, or stops answering, must not hang a writer.
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(60_000);
+        }
+    });
 }

@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// stateStoreReconciliationInterval), e.g. 10h, 30m, 0 to disable.
     #[arg(long, default_value = "10h", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// Fetch a remote Git store at most this often before writing (Kratix's
+    /// git.minimumFetchInterval); a rejected push always fetches.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub fetch_interval: Duration,
     /// Never show the progress line.
     #[arg(long)]
     pub quiet: bool,

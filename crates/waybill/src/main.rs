@@ -66,6 +66,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let paths = paths(&args.platform)?;
     let config = EngineConfig {
         resync_interval: (!args.resync_interval.is_zero()).then_some(args.resync_interval),
+        fetch_interval: args.fetch_interval,
         ..EngineConfig::default()
     };
     let mut platform = Platform::open(paths.clone(), config).context("failed to open the platform")?;

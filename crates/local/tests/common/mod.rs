@@ -24,6 +24,10 @@ pub struct Harness {
 impl Harness {
     pub fn new() -> Harness {
         waybill_stores::init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("TEST_LOG"))
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(ObjectStore::new(Vec::new(), None));
         let config =

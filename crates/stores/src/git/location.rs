@@ -102,3 +102,67 @@ mod tests {
         assert!(classify("file://relative", base).is_err());
     }
 }
+
+/// Host and port of a remote URL (`https://h[:p]/…`, `ssh://[u@]h[:p]/…`, `u@h:path`, `git://h[:p]/…`).
+pub fn host_and_port(url: &str, transport: Transport) -> (String, u16) {
+    let default_port = match transport {
+        Transport::Https => 443,
+        Transport::Http => 80,
+        Transport::Ssh => 22,
+        Transport::Git => 9418,
+    };
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
+        // scp-like: user@host:path
+        None => url.split(':').next().unwrap_or_default(),
+    };
+    let host_port = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    if let Some(stripped) = host_port.strip_prefix('[') {
+        // [ipv6]:port
+        let (host, after) = stripped.split_once(']').unwrap_or((stripped, ""));
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port);
+        return (host.to_string(), port);
+    }
+    match (url.contains("://"), host_port.rsplit_once(':')) {
+        (true, Some((host, port))) => (host.to_string(), port.parse().unwrap_or(default_port)),
+        _ => (host_port.to_string(), default_port),
+    }
+}
+
+/// The SSH user of a URL (`git` when none is given, difference 7).
+pub fn ssh_user(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = if url.contains("://") {
+        rest.split('/').next().unwrap_or_default()
+    } else {
+        rest.split(':').next().unwrap_or_default()
+    };
+    authority
+        .rsplit_once('@')
+        .map(|(u, _)| u.to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "git".to_string())
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn hosts_ports_and_users_are_read_from_every_url_form() {
+        let cases = [
+            ("https://github.com/org/repo.git", Transport::Https, "github.com", 443, "git"),
+            ("http://127.0.0.1:8080/git/r.git", Transport::Http, "127.0.0.1", 8080, "git"),
+            ("ssh://git@host:2222/srv/r.git", Transport::Ssh, "host", 2222, "git"),
+            ("ssh://host/srv/r.git", Transport::Ssh, "host", 22, "git"),
+            ("ssh://deploy@host/srv/r.git", Transport::Ssh, "host", 22, "deploy"),
+            ("test-user@test.ghe.com:test-org/repo.git", Transport::Ssh, "test.ghe.com", 22, "test-user"),
+            ("git://127.0.0.1:9419/r.git", Transport::Git, "127.0.0.1", 9419, "git"),
+            ("https://user@[::1]:8443/r.git", Transport::Https, "::1", 8443, "user"),
+        ];
+        for (url, t, host, port, user) in cases {
+            assert_eq!(host_and_port(url, t), (host.to_string(), port), "{url}");
+            assert_eq!(ssh_user(url), user, "{url}");
+        }
+    }
+}
