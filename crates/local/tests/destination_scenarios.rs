@@ -200,3 +200,29 @@ async fn scenario_9_deleting_a_cleanup_none_destination_leaves_everything_writte
     assert_eq!(h.files("store"), before);
     assert_eq!(h.commits("store"), commits);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn difference_9_a_deleted_store_drops_its_writer_and_a_changed_one_is_rebuilt() {
+    let mut h = Harness::new();
+    h.apply(h.git_store("store"));
+    h.apply(destination("d", "store", "d", &[]));
+    h.converge().await;
+    let key = waybill_engine::registry::StoreKey::new(Kind::GitStateStore, "store");
+    assert!(h.engine.stores.get(&key).is_some());
+
+    // A spec change (another branch) rebuilds the writer: the canaries land on the new branch.
+    let mut moved = h.git_store("store");
+    moved.spec.branch = "release".into();
+    h.apply(moved);
+    h.converge().await;
+    assert_eq!(files_at(&h.repo_path("store"), "release").len(), 2);
+
+    h.remove::<GitStateStore>("", "store");
+    h.converge().await;
+    assert!(h.engine.stores.get(&key).is_none(), "the writer is dropped");
+    let d: Destination = h.get("", "d").await.unwrap();
+    assert_eq!(
+        ready_of(d.conditions()),
+        Some(("False".into(), "StateStoreNotFound".into(), "GitStateStore/store: not found".into()))
+    );
+}
