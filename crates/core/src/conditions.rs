@@ -33,6 +33,8 @@ pub mod store {
     pub const ERROR_VALIDATING_PERMISSIONS: &str = "ErrorValidatingPermissions";
     pub const VALIDATING_PREFIX: &str = "Error validating state store permissions: ";
     pub const UNREACHABLE: &str = "StateStoreUnreachable";
+    pub const BUCKET_NOT_FOUND: &str = "BucketNotFound";
+    pub const REPOSITORY_NOT_FOUND: &str = "RepositoryNotFound";
     pub const STATUS_READY: &str = "Ready";
     pub const STATUS_NOT_READY: &str = "NotReady";
 }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use waybill_core::api::{BucketStateStore, GitAuthMethod, GitStateStore, Resource, Secret};
+use waybill_core::api::{BucketAuthMethod, BucketStateStore, GitAuthMethod, GitStateStore, Resource, Secret};
 use waybill_core::conditions::store as s;
 use waybill_core::layout::StorePath;
 use waybill_stores::StoreError;
+use waybill_stores::bucket::{BucketBackend, BucketCredentials, BucketSettings};
 use waybill_stores::git::github_app::{GITHUB_API, GithubApp};
 use waybill_stores::git::known_hosts::KnownHosts;
 use waybill_stores::git::location::{self, Location, Transport};
@@ -224,16 +225,55 @@ fn check_private_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the bucket backend of `store`.
+/// Builds the bucket backend of `store` (§2.4): static keys for `accessKey`, the standard AWS credential
+/// chain for `IAM`. No request is made here; the permission check is the first.
 pub async fn bucket_backend(
     store: &BucketStateStore,
-    _secret: Option<&Secret>,
-    _opts: &BackendOptions,
+    secret: Option<&Secret>,
+    opts: &BackendOptions,
 ) -> Result<Built, BuildError> {
-    Err(init_error(format!(
-        "unable to create bucket writer: endpoint {:?} is not supported by this build",
-        store.spec.endpoint
-    )))
+    let fail = |e: String| init_error(format!("unable to create bucket writer: {e}"));
+    let root = StorePath::from_store_path(&store.spec.path).map_err(|e| fail(format!("spec.path: {e}")))?;
+    let mut trimmed = Vec::new();
+    let credentials = match store.spec.auth_method {
+        BucketAuthMethod::Iam => BucketCredentials::Iam,
+        BucketAuthMethod::AccessKey => {
+            let secret = secret.ok_or_else(|| fail("secret not provided".into()))?;
+            let access_key_id = secret_value(secret, "accessKeyID", &mut trimmed)
+                .ok_or_else(|| fail("secret is missing key: accessKeyID".into()))?;
+            let secret_access_key = secret_value(secret, "secretAccessKey", &mut trimmed)
+                .ok_or_else(|| fail("secret is missing key: secretAccessKey".into()))?;
+            BucketCredentials::Static { access_key_id, secret_access_key }
+        }
+    };
+    let mut warnings = Vec::new();
+    if !trimmed.is_empty() {
+        let name = store.spec.secret_ref.as_ref().map(|r| format!("{}/{}", r.namespace, r.name)).unwrap_or_default();
+        warnings
+            .push(format!("leading or trailing whitespace was trimmed from {} in secret {name}", trimmed.join(", ")));
+    }
+    let settings = BucketSettings {
+        bucket: store.spec.bucket_name.clone(),
+        endpoint: store.spec.endpoint.clone(),
+        insecure: store.spec.insecure,
+        dual_stack: store.spec.use_dual_stack,
+        region: store.spec.region.clone(),
+        root,
+        credentials,
+        dry_run: opts.dry_run,
+        list_interval: opts.fetch_interval,
+        concurrency: 32,
+    };
+    let backend = BucketBackend::new(settings).map_err(|e| fail(e.to_string()))?;
+    let backend = if opts.dry_run {
+        backend.into_dry_run().await.map_err(|e| BuildError {
+            reason: if matches!(e, StoreError::Unreachable(_)) { s::UNREACHABLE } else { s::ERROR_INITIALISING_WRITER },
+            message: format!("unable to create bucket writer: {e}"),
+        })?
+    } else {
+        backend
+    };
+    Ok(Built { backend: Box::new(backend), warnings })
 }
 
 /// The directory of remote caches for embedded mode.

@@ -162,7 +162,13 @@ impl<C: ControlPlane> Engine<C> {
             }
             Err(e) => {
                 self.stores.remove(key);
-                Ok(Verdict::not_ready(s::ERROR_VALIDATING_PERMISSIONS, format!("{}{e}", s::VALIDATING_PREFIX), true))
+                // A missing bucket or repository is its own problem, not a permission one.
+                let reason = match (&e, K::KIND) {
+                    (StoreError::NotFound(_), waybill_core::Kind::BucketStateStore) => s::BUCKET_NOT_FOUND,
+                    (StoreError::NotFound(_), _) => s::REPOSITORY_NOT_FOUND,
+                    _ => s::ERROR_VALIDATING_PERMISSIONS,
+                };
+                Ok(Verdict::not_ready(reason, format!("{}{e}", s::VALIDATING_PREFIX), true))
             }
         }
     }

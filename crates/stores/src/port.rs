@@ -14,6 +14,9 @@ pub struct Applied {
     /// One entry per change set: whether it changed anything, or why it failed alone (an unreadable
     /// state file, say) while the rest of the batch landed.
     pub outcomes: Vec<Result<bool, StoreError>>,
+    /// Objects uploaded and removed (buckets; Git reports 0).
+    pub uploads: u64,
+    pub removals: u64,
 }
 
 /// One change to a file, as `plan` reports it.
@@ -38,5 +41,10 @@ pub trait Backend: Send + 'static {
     /// Files a dry-run backend would have changed so far (empty for a real backend).
     async fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// A counter of the requests the backend sends to its server, when it keeps one.
+    fn request_counter(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        None
     }
 }

@@ -35,6 +35,11 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     pub revisions: AtomicU64,
     pub change_sets: AtomicU64,
+    /// Objects uploaded and removed (buckets).
+    pub uploads: AtomicU64,
+    pub removals: AtomicU64,
+    /// Requests sent to the server, when the backend counts them.
+    pub requests: Option<Arc<AtomicU64>>,
 }
 
 impl WriterStats {
@@ -43,6 +48,13 @@ impl WriterStats {
     }
     pub fn change_sets(&self) -> u64 {
         self.change_sets.load(Ordering::Relaxed)
+    }
+    pub fn uploads(&self) -> u64 {
+        self.uploads.load(Ordering::Relaxed)
+    }
+    /// Requests sent so far (0 when the backend does not count them).
+    pub fn requests(&self) -> u64 {
+        self.requests.as_ref().map(|r| r.load(Ordering::Relaxed)).unwrap_or(0)
     }
 }
 
@@ -74,7 +86,7 @@ impl StoreWriter {
     /// Starts the writer task for `backend` on the current Tokio runtime.
     pub fn spawn(backend: Box<dyn Backend>, coalescing: Coalescing) -> StoreWriter {
         let (tx, rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(WriterStats::default());
+        let stats = Arc::new(WriterStats { requests: backend.request_counter(), ..WriterStats::default() });
         let activity = coalescing.activity.clone();
         tokio::spawn(run(backend, rx, coalescing, stats.clone()));
         StoreWriter { tx, stats, activity }
@@ -188,6 +200,8 @@ async fn apply_batch(backend: &mut dyn Backend, batch: Vec<(ChangeSet, Reply<Opt
             if applied.version.is_some() {
                 stats.revisions.fetch_add(1, Ordering::Relaxed);
             }
+            stats.uploads.fetch_add(applied.uploads, Ordering::Relaxed);
+            stats.removals.fetch_add(applied.removals, Ordering::Relaxed);
             let mut outcomes = applied.outcomes.into_iter();
             for reply in replies {
                 let outcome = outcomes.next().unwrap_or(Ok(false));

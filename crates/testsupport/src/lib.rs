@@ -8,6 +8,7 @@
 pub mod github;
 pub mod http;
 pub mod process;
+pub mod s3;
 pub mod sshd;
 pub mod tls;
 

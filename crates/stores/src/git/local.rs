@@ -109,18 +109,24 @@ impl Repo for LocalRepo {
             let parent = self.current()?;
             let built = commit::build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
             let Some(new) = built.commit else {
-                return Ok(Applied { version: None, outcomes: built.outcomes });
+                return Ok(Applied { version: None, outcomes: built.outcomes, ..Applied::default() });
             };
             if let Some((_, virtual_tip)) = &mut self.dry {
                 *virtual_tip = Some(new);
-                return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes });
+                return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes, ..Applied::default() });
             }
             let moved = match parent {
                 Some(old) => self.repo.reference_matching(&self.refname, new, true, old, "waybill: commit"),
                 None => self.repo.reference(&self.refname, new, false, "waybill: commit"),
             };
             match moved {
-                Ok(_) => return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes }),
+                Ok(_) => {
+                    return Ok(Applied {
+                        version: Some(new.to_string()),
+                        outcomes: built.outcomes,
+                        ..Applied::default()
+                    });
+                }
                 Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
                     tracing::debug!(branch = %self.settings.branch, "branch moved while committing; rebuilding on the new tip");
                 }

@@ -216,11 +216,11 @@ impl Repo for RemoteRepo {
             let parent = self.current()?;
             let built = commit::build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
             let Some(new) = built.commit else {
-                return Ok(Applied { version: None, outcomes: built.outcomes });
+                return Ok(Applied { version: None, outcomes: built.outcomes, ..Applied::default() });
             };
             if let Some((_, virtual_tip)) = &mut self.dry {
                 *virtual_tip = Some(new);
-                return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes });
+                return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes, ..Applied::default() });
             }
             let local = self.settings.refname();
             self.repo
@@ -231,7 +231,11 @@ impl Repo for RemoteRepo {
                     self.repo
                         .reference(&self.tracking, new, true, "waybill: pushed")
                         .map_err(|e| git_err("record the pushed commit", e))?;
-                    return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes });
+                    return Ok(Applied {
+                        version: Some(new.to_string()),
+                        outcomes: built.outcomes,
+                        ..Applied::default()
+                    });
                 }
                 Some(reason) => {
                     tracing::info!(remote = %self.url, branch = %self.settings.branch, "push rejected ({reason}); rebuilding on the new tip");

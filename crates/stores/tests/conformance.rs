@@ -1,0 +1,193 @@
+//! One conformance suite, run against every backend on real servers: a local repository, Git over
+//! HTTP (lighttpd + git http-backend), git daemon, and an S3-compatible server (s3s-fs).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use waybill_core::changeset::{Action, Blob, ChangeSet, Op};
+use waybill_core::layout::StorePath;
+use waybill_stores::bucket::{BucketBackend, BucketCredentials, BucketSettings};
+use waybill_stores::git::{Access, Author, GitAuth, GitBackend, GitSettings, RemoteOptions};
+use waybill_stores::{Backend, Coalescing, StoreError, StoreWriter};
+use waybill_testsupport::http::{GitDaemon, GitHttp};
+use waybill_testsupport::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+
+fn p(s: &str) -> StorePath {
+    StorePath::parse(s).unwrap()
+}
+
+fn put(path: &str, content: &str) -> Op {
+    Op::Put { path: p(path), content: Blob::from(content.as_bytes()) }
+}
+
+fn files(list: &[(&str, &str)]) -> Vec<(StorePath, Blob)> {
+    list.iter().map(|(k, v)| (p(k), Blob::from(v.as_bytes()))).collect()
+}
+
+fn set(name: &str, ops: Vec<Op>) -> ChangeSet {
+    ChangeSet::new(name, Action::Update, ops)
+}
+
+async fn read(w: &StoreWriter, path: &str) -> Option<String> {
+    w.read(p(path)).await.unwrap().map(|b| String::from_utf8(b).unwrap())
+}
+
+async fn list(w: &StoreWriter, dir: &str) -> Vec<String> {
+    let mut out: Vec<String> = w.list(p(dir)).await.unwrap().into_iter().map(|p| p.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// The suite. Paths are relative to the store's root.
+async fn conformance(backend: Box<dyn Backend>) {
+    let w = StoreWriter::spawn(backend, Coalescing::default());
+    w.check_write_permission().await.expect("write permission");
+
+    // Puts land and read back; listing is by directory, and `ab` is not inside `a`.
+    let v1 =
+        w.submit(set("a", vec![put("a/x.yaml", "x"), put("a/sub/y.yaml", "y"), put("ab/z.yaml", "z")])).await.unwrap();
+    assert!(v1.is_some(), "a change has a version");
+    assert_eq!(read(&w, "a/x.yaml").await.as_deref(), Some("x"));
+    assert_eq!(read(&w, "nope.yaml").await, None);
+    assert_eq!(list(&w, "a").await, vec!["a/sub/y.yaml", "a/x.yaml"]);
+
+    // Writing the same content again changes nothing.
+    assert_eq!(w.submit(set("a", vec![put("a/x.yaml", "x")])).await.unwrap(), None);
+
+    // A replaced directory keeps exactly its new files; its sibling with a common prefix is untouched.
+    let replace = Op::ReplaceDir { dir: p("a"), files: files(&[("a/x.yaml", "x2")]) };
+    assert!(w.submit(set("a", vec![replace])).await.unwrap().is_some());
+    assert_eq!(list(&w, "a").await, vec!["a/x.yaml"]);
+    assert_eq!(read(&w, "a/x.yaml").await.as_deref(), Some("x2"));
+    assert_eq!(read(&w, "ab/z.yaml").await.as_deref(), Some("z"));
+
+    // Tracked (mode none) writes delete only what their own state file listed.
+    let tracked = |name: &str, list: &[(&str, &str)]| Op::PutTracked {
+        dir: p("f"),
+        state_file: p(&format!("f/.kratix/ns-{name}.yaml")),
+        files: files(list),
+    };
+    w.submit(set("pa", vec![tracked("pa", &[("f/1.yaml", "1"), ("f/2.yaml", "2")])])).await.unwrap();
+    w.submit(set("pb", vec![tracked("pb", &[("f/3.yaml", "3")])])).await.unwrap();
+    w.submit(set("pa", vec![tracked("pa", &[("f/1.yaml", "1")])])).await.unwrap();
+    assert_eq!(list(&w, "f").await, vec!["f/.kratix/ns-pa.yaml", "f/.kratix/ns-pb.yaml", "f/1.yaml", "f/3.yaml"]);
+    assert_eq!(read(&w, "f/.kratix/ns-pa.yaml").await.as_deref(), Some("files:\n- f/1.yaml\n"));
+    let delete_a = Op::DeleteTracked { dir: p("f"), state_file: p("f/.kratix/ns-pa.yaml") };
+    w.submit(ChangeSet::new("pa", Action::Delete, vec![delete_a])).await.unwrap();
+    assert_eq!(list(&w, "f").await, vec!["f/.kratix/ns-pb.yaml", "f/3.yaml"]);
+    let never_written = Op::DeleteTracked { dir: p("f"), state_file: p("f/.kratix/ns-ghost.yaml") };
+    assert_eq!(w.submit(ChangeSet::new("ghost", Action::Delete, vec![never_written])).await.unwrap(), None);
+
+    // An unreadable state file fails its own change set; the rest of the batch lands.
+    w.submit(set("c", vec![put("g/.kratix/ns-c.yaml", "files: [unclosed")])).await.unwrap();
+    let broken = w.submit(set(
+        "c",
+        vec![Op::PutTracked { dir: p("g"), state_file: p("g/.kratix/ns-c.yaml"), files: files(&[("g/c.yaml", "c")]) }],
+    ));
+    let fine = w.submit(set("d", vec![put("g/d.yaml", "d")]));
+    let (broken, fine) = tokio::join!(broken, fine);
+    assert!(matches!(broken, Err(StoreError::InvalidState(_))), "{broken:?}");
+    assert!(fine.unwrap().is_some());
+    assert_eq!(read(&w, "g/c.yaml").await, None);
+
+    // Deleting a directory removes everything below it, and only that.
+    w.submit(ChangeSet::new("a", Action::Delete, vec![Op::Delete { path: p("a") }])).await.unwrap();
+    assert!(list(&w, "a").await.is_empty());
+    assert_eq!(read(&w, "ab/z.yaml").await.as_deref(), Some("z"));
+
+    // Many concurrent change sets all land.
+    let many: Vec<_> =
+        (0..60).map(|i| w.submit(set(&format!("m{i}"), vec![put(&format!("m/{i}.yaml"), &i.to_string())]))).collect();
+    for r in futures::future::join_all(many).await {
+        assert!(r.unwrap().is_some());
+    }
+    assert_eq!(list(&w, "m").await.len(), 60);
+}
+
+fn git_settings(root: &str) -> GitSettings {
+    GitSettings {
+        branch: "main".into(),
+        root: StorePath::from_store_path(root).unwrap(),
+        author: Author { name: "kratix".into(), email: String::new() },
+        dry_run: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_repository_conforms() {
+    waybill_stores::init();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("state.git");
+    let backend = tokio::task::spawn_blocking(move || GitBackend::open_local(&repo, git_settings("/root/")))
+        .await
+        .unwrap()
+        .unwrap();
+    conformance(Box::new(backend)).await;
+    let files = waybill_testsupport::http::ls_tree(&dir.path().join("state.git"), "main");
+    assert!(!files.is_empty() && files.iter().all(|f| f.starts_with("root/")), "{files:?}");
+}
+
+fn remote(url: String, auth: GitAuth) -> GitBackend {
+    let access = Access { auth, tls: Default::default(), host: "127.0.0.1".into(), port: 0 };
+    GitBackend::open_remote(
+        &url,
+        git_settings("root"),
+        access,
+        RemoteOptions { fetch_interval: Duration::ZERO, ..Default::default() },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_over_http_conforms() {
+    waybill_stores::init();
+    let Some(server) = GitHttp::start(&[("u", "p")], false) else { return };
+    let repo = server.repo("state", "main");
+    let url = server.url("state");
+    let backend =
+        tokio::task::spawn_blocking(move || remote(url, GitAuth::Basic { username: "u".into(), password: "p".into() }))
+            .await
+            .unwrap();
+    conformance(Box::new(backend)).await;
+    assert!(waybill_testsupport::http::ls_tree(&repo, "main").iter().all(|f| f.starts_with("root/")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_daemon_conforms() {
+    waybill_stores::init();
+    let Some(daemon) = GitDaemon::start() else { return };
+    daemon.repo("state", "main");
+    let url = daemon.url("state");
+    let backend = tokio::task::spawn_blocking(move || remote(url, GitAuth::None)).await.unwrap();
+    conformance(Box::new(backend)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_bucket_conforms() {
+    let Some(server) = S3Server::start() else { return };
+    server.create_bucket("kratix");
+    let backend = BucketBackend::new(BucketSettings {
+        bucket: "kratix".into(),
+        endpoint: server.endpoint(),
+        insecure: true,
+        dual_stack: false,
+        region: None,
+        root: StorePath::from_store_path("/root").unwrap(),
+        credentials: BucketCredentials::Static {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        },
+        dry_run: false,
+        list_interval: Duration::ZERO,
+        concurrency: 8,
+    })
+    .unwrap();
+    let requests: Arc<std::sync::atomic::AtomicU64> = backend.request_counter().unwrap();
+    conformance(Box::new(backend)).await;
+    let keys = server.keys("kratix");
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k.starts_with("root/")),
+        "difference 2: no leading slash: {keys:?}"
+    );
+    assert!(requests.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
