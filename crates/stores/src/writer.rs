@@ -40,6 +40,8 @@ pub struct WriterStats {
     pub removals: AtomicU64,
     /// Requests sent to the server, when the backend counts them.
     pub requests: Option<Arc<AtomicU64>>,
+    /// Time spent applying batches, in microseconds.
+    pub busy_micros: AtomicU64,
 }
 
 impl WriterStats {
@@ -51,6 +53,10 @@ impl WriterStats {
     }
     pub fn uploads(&self) -> u64 {
         self.uploads.load(Ordering::Relaxed)
+    }
+    /// Time spent applying batches.
+    pub fn busy(&self) -> Duration {
+        Duration::from_micros(self.busy_micros.load(Ordering::Relaxed))
     }
     /// Requests sent so far (0 when the backend does not count them).
     pub fn requests(&self) -> u64 {
@@ -195,7 +201,10 @@ async fn apply_batch(backend: &mut dyn Backend, batch: Vec<(ChangeSet, Reply<Opt
     let (sets, replies): (Vec<ChangeSet>, Vec<Reply<Option<String>>>) = batch.into_iter().unzip();
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.change_sets.fetch_add(sets.len() as u64, Ordering::Relaxed);
-    match backend.apply(&sets).await {
+    let started = Instant::now();
+    let result = backend.apply(&sets).await;
+    stats.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    match result {
         Ok(applied) => {
             if applied.version.is_some() {
                 stats.revisions.fetch_add(1, Ordering::Relaxed);
