@@ -44,25 +44,22 @@ impl<C: ControlPlane> Engine<C> {
             return Ok(StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, format!("{}/{}: not found", r.kind, r.name)));
         };
         let key = StoreKey::new(kind.kind(), &r.name);
-        match self.stores.lookup(&key) {
-            Some((w, None)) => return Ok(StoreLookup::Ready(w)),
-            Some((_, Some(reason))) => {
-                return Ok(StoreLookup::Unavailable(
-                    d::STATE_STORE_UNREACHABLE,
-                    format!("{key}: unreachable: {reason}"),
-                ));
-            }
-            None => {}
-        }
-        let ready = match kind.kind() {
+        // The store object decides first: a writer of a store deleted a moment ago is not used.
+        let status = match kind.kind() {
             Kind::GitStateStore => {
                 self.cp.get::<GitStateStore>("", &r.name).await?.map(|s| s.status.unwrap_or_default())
             }
             _ => self.cp.get::<BucketStateStore>("", &r.name).await?.map(|s| s.status.unwrap_or_default()),
         };
-        Ok(match ready {
-            None => StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, format!("{key}: not found")),
-            Some(status) => match find_condition(&status.conditions, READY) {
+        let Some(status) = status else {
+            return Ok(StoreLookup::Unavailable(d::STATE_STORE_NOT_FOUND, format!("{key}: not found")));
+        };
+        Ok(match self.stores.lookup(&key) {
+            Some((w, None)) => StoreLookup::Ready(w),
+            Some((_, Some(reason))) => {
+                StoreLookup::Unavailable(d::STATE_STORE_UNREACHABLE, format!("{key}: unreachable: {reason}"))
+            }
+            None => match find_condition(&status.conditions, READY) {
                 Some(c) if c.reason == s::UNREACHABLE => {
                     StoreLookup::Unavailable(d::STATE_STORE_UNREACHABLE, format!("{key}: unreachable: {}", c.message))
                 }

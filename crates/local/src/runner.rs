@@ -201,6 +201,7 @@ impl Runner {
             RegistryEvent::Ready(key) => self.store_ready(&key),
             RegistryEvent::Unreachable(key) => self.queue.push(ObjectRef::cluster(key.kind, &key.name)),
         }
+        self.refresh_busy();
     }
 
     fn store_ready(&mut self, key: &StoreKey) {
@@ -214,6 +215,7 @@ impl Runner {
         for r in phase {
             self.queue.push(r);
         }
+        self.refresh_busy();
         true
     }
 
@@ -237,6 +239,8 @@ impl Runner {
             if !opts.once {
                 self.queue.fire_due_timers();
             }
+            // Queued objects stay counted as busy until every one of them runs in a task of its own.
+            self.refresh_busy();
             while tasks.len() < opts.concurrency.max(1) {
                 let Some(r) = self.queue.ready.pop_front() else { break };
                 self.queue.queued.remove(&r);
@@ -320,6 +324,7 @@ impl Runner {
         if self.queue.dirty.remove(&r) {
             self.queue.push(r);
         }
+        self.refresh_busy();
     }
 }
 

@@ -63,7 +63,8 @@ async fn every_filepath_mode_writes_the_kratix_keys_and_deletion_cleans_up() {
     let mut cleanup = on_bucket(destination("cleanup-all", "default", "cleanup-all", &[("env", "ops")]), "default");
     cleanup.spec.cleanup = Cleanup::All;
     h.apply(cleanup);
-    h.apply(work(
+    // Two dependency Works of two promises (one promise's dependencies share one directory).
+    let mut req1 = work(
         "default",
         "req-1",
         "",
@@ -72,13 +73,17 @@ async fn every_filepath_mode_writes_the_kratix_keys_and_deletion_cleans_up() {
             vec![("env", "dev")],
             vec![workload("ns.yaml", "kind: Namespace\nmetadata: {name: aggregate-test-ns}\n")],
         )],
-    ));
-    h.apply(work(
+    );
+    req1.spec.promise_name = "first".into();
+    let mut req2 = work(
         "default",
         "req-2",
         "",
         vec![(".", vec![("env", "dev")], vec![workload("cm.yaml", "kind: ConfigMap\nmetadata: {name: req-2}\n")])],
-    ));
+    );
+    req2.spec.promise_name = "second".into();
+    h.apply(req1);
+    h.apply(req2);
     h.apply(work(
         "default",
         "ops",
@@ -101,7 +106,8 @@ async fn every_filepath_mode_writes_the_kratix_keys_and_deletion_cleans_up() {
     );
     let catalog = server.read("kratix", "aggregated-yaml/catalog.yaml").unwrap();
     assert!(catalog.contains("aggregate-test-ns") && catalog.contains("req-2"));
-    assert!(keys.contains(&"nested/dependencies/promise/5058f/ns.yaml".to_string()));
+    assert!(keys.contains(&"nested/dependencies/first/5058f/ns.yaml".to_string()));
+    assert!(keys.contains(&"nested/dependencies/second/5058f/cm.yaml".to_string()));
     assert!(keys.contains(&"nested/dependencies/kratix-canary-namespace.yaml".to_string()));
     assert!(keys.contains(&"flat/.kratix/default-req-1.flat-5058f.yaml".to_string()));
     assert_eq!(

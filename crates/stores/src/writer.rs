@@ -25,7 +25,7 @@ pub struct Coalescing {
 
 impl Default for Coalescing {
     fn default() -> Self {
-        Coalescing { activity: Activity::default(), max_wait: Duration::from_millis(500), max_batch: 20_000 }
+        Coalescing { activity: Activity::default(), max_wait: Duration::from_secs(2), max_batch: 20_000 }
     }
 }
 
