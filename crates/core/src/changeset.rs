@@ -68,6 +68,32 @@ pub enum Step {
     Delete(StorePath),
 }
 
+impl Op {
+    /// The state file whose current content [`expand`] needs for this operation, if any.
+    pub fn state_file(&self) -> Option<&StorePath> {
+        match self {
+            Op::PutTracked { state_file, .. } | Op::DeleteTracked { state_file, .. } => Some(state_file),
+            _ => None,
+        }
+    }
+}
+
+/// Expands one operation into primitive steps; `previous` is the current content of its
+/// [`Op::state_file`] (`None` when it has none or the file is absent).
+pub fn expand(op: &Op, previous: Option<&[u8]>) -> Result<Vec<Step>, StateFileError> {
+    Ok(match op {
+        Op::Put { path, content } => vec![Step::Put(path.clone(), content.clone())],
+        Op::Delete { path } => vec![Step::Delete(path.clone())],
+        Op::ReplaceDir { dir, files } => {
+            let mut steps = vec![Step::Delete(dir.clone())];
+            steps.extend(files.iter().map(|(p, c)| Step::Put(p.clone(), c.clone())));
+            steps
+        }
+        Op::PutTracked { dir, state_file, files } => expand_put_tracked(dir, state_file, files, previous)?,
+        Op::DeleteTracked { dir, state_file } => expand_delete_tracked(dir, state_file, previous)?,
+    })
+}
+
 /// Expands a `PutTracked` against the previous state file's bytes.
 pub fn expand_put_tracked(
     dir: &StorePath,

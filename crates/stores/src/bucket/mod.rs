@@ -21,7 +21,7 @@ use object_store::client::{HttpClient, HttpConnector, HttpError, HttpRequest, Ht
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use sha2::Sha256;
-use waybill_core::changeset::{self, Blob, ChangeSet, Op, Step};
+use waybill_core::changeset::{self, Blob, ChangeSet, Step};
 use waybill_core::layout::StorePath;
 
 use crate::error::StoreError;
@@ -472,28 +472,17 @@ impl BucketBackend {
     async fn expand(&self, overlay: &Overlay, set: &ChangeSet) -> Result<Vec<Step>, StoreError> {
         let mut steps = Vec::new();
         for op in &set.ops {
-            match op {
-                Op::Put { path, content } => steps.push(Step::Put(path.clone(), content.clone())),
-                Op::Delete { path } => steps.push(Step::Delete(path.clone())),
-                Op::ReplaceDir { dir, files } => {
-                    steps.push(Step::Delete(dir.clone()));
-                    steps.extend(files.iter().map(|(p, c)| Step::Put(p.clone(), c.clone())));
-                }
-                Op::PutTracked { dir, state_file, files } => {
-                    let previous = self.read_through(overlay, state_file).await?;
-                    steps.extend(
-                        changeset::expand_put_tracked(dir, state_file, files, previous.as_deref())
-                            .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?,
-                    );
-                }
-                Op::DeleteTracked { dir, state_file } => {
-                    let previous = self.read_through(overlay, state_file).await?;
-                    steps.extend(
-                        changeset::expand_delete_tracked(dir, state_file, previous.as_deref())
-                            .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?,
-                    );
-                }
-            }
+            let previous = match op.state_file() {
+                Some(file) => self.read_through(overlay, file).await?,
+                None => None,
+            };
+            let expanded = changeset::expand(op, previous.as_deref()).map_err(|e| {
+                StoreError::InvalidState(format!(
+                    "{e} ({})",
+                    op.state_file().map(ToString::to_string).unwrap_or_default()
+                ))
+            })?;
+            steps.extend(expanded);
         }
         Ok(steps)
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use git2::{Oid, Repository};
-use waybill_core::changeset::{self, Blob, ChangeSet, Op, Step};
+use waybill_core::changeset::{self, ChangeSet, Step};
 use waybill_core::layout::StorePath;
 
 use super::tree::TreeEditor;
@@ -122,26 +122,14 @@ fn expand(
 ) -> Result<Vec<Step>, StoreError> {
     let mut steps = Vec::new();
     for op in &set.ops {
-        match op {
-            Op::Put { path, content } => steps.push(Step::Put(path.clone(), content.clone())),
-            Op::Delete { path } => steps.push(Step::Delete(path.clone())),
-            Op::ReplaceDir { dir, files } => {
-                steps.push(Step::Delete(dir.clone()));
-                steps.extend(files.iter().map(|(p, c): &(StorePath, Blob)| Step::Put(p.clone(), c.clone())));
-            }
-            Op::PutTracked { dir, state_file, files } => {
-                let previous = read(repo, editor, root, state_file)?;
-                let expanded = changeset::expand_put_tracked(dir, state_file, files, previous.as_deref())
-                    .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
-                steps.extend(expanded);
-            }
-            Op::DeleteTracked { dir, state_file } => {
-                let previous = read(repo, editor, root, state_file)?;
-                let expanded = changeset::expand_delete_tracked(dir, state_file, previous.as_deref())
-                    .map_err(|e| StoreError::InvalidState(format!("{e} ({state_file})")))?;
-                steps.extend(expanded);
-            }
-        }
+        let previous = match op.state_file() {
+            Some(file) => read(repo, editor, root, file)?,
+            None => None,
+        };
+        let expanded = changeset::expand(op, previous.as_deref()).map_err(|e| {
+            StoreError::InvalidState(format!("{e} ({})", op.state_file().map(ToString::to_string).unwrap_or_default()))
+        })?;
+        steps.extend(expanded);
     }
     Ok(steps)
 }
