@@ -43,8 +43,12 @@ impl AggregateGates {
             gates.entry(destination.to_string()).or_default().clone()
         };
         let ticket = gate.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        // Waiting here is waiting on a writer: it must not hold a batch open.
-        let mut done = activity.parked(gate.done.lock()).await;
+        // Waiting for a gate someone holds is waiting on a writer: it must not hold a batch open. An
+        // uncontended gate is taken without ever looking idle.
+        let mut done = match gate.done.try_lock() {
+            Ok(done) => done,
+            Err(_) => activity.parked(gate.done.lock()).await,
+        };
         if done.0 >= ticket {
             return Ok(done.1.clone());
         }
