@@ -156,14 +156,15 @@ async fn run(
                         Ok(cmd) => Some(cmd),
                         Err(mpsc::error::TryRecvError::Disconnected) => None,
                         Err(mpsc::error::TryRecvError::Empty) => {
-                            if std::time::Instant::now() >= deadline || settled(&c.activity).await {
+                            // Let tasks woken by this batch's replies or by other stores run first.
+                            tokio::task::yield_now().await;
+                            if c.activity.is_idle() {
                                 rx.try_recv().ok()
                             } else {
                                 tokio::select! {
                                     cmd = rx.recv() => cmd,
-                                    // Woken when the count touches zero: look again, it may only be passing.
-                                    _ = c.activity.wait_idle() => continue,
-                                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => continue,
+                                    _ = c.activity.wait_idle() => rx.try_recv().ok(),
+                                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => None,
                                 }
                             }
                         }
@@ -194,18 +195,6 @@ async fn run(
             }
         }
     }
-}
-
-/// Whether nothing that could add to the batch is running: idle now and still idle after letting every
-/// task that is ready run once (a task passing from one wait to the next touches zero on the way).
-async fn settled(activity: &Activity) -> bool {
-    for _ in 0..3 {
-        if !activity.is_idle() {
-            return false;
-        }
-        tokio::task::yield_now().await;
-    }
-    activity.is_idle()
 }
 
 async fn apply_batch(backend: &mut dyn Backend, batch: Vec<(ChangeSet, Reply<Option<String>>)>, stats: &WriterStats) {
