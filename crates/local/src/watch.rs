@@ -56,7 +56,9 @@ pub fn watch(root: &Path, skip: Vec<PathBuf>, signals: mpsc::UnboundedSender<Sig
     let repos = Arc::new(Mutex::new(HashMap::new()));
     let (root_buf, n) = (root.to_path_buf(), notify.clone());
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Reading a manifest (as every reload does) is an access event: reacting to it would reload forever.
         if let Ok(event) = res
+            && !matches!(event.kind, notify::EventKind::Access(_))
             && event.paths.iter().any(|p| relevant(p, &root_buf, &skip, &repos))
         {
             n.notify_one();
@@ -76,4 +78,27 @@ pub fn watch(root: &Path, skip: Vec<PathBuf>, signals: mpsc::UnboundedSender<Sig
         }
     });
     Ok(DirWatch { _watcher: watcher, _task: task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reading_a_manifest_is_not_a_change_and_writing_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let file = root.join("w.yaml");
+        std::fs::write(&file, "a: 1\n").unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let _watch = watch(&root, vec![root.join(".waybill")], tx).unwrap();
+        for _ in 0..5 {
+            let _ = std::fs::read_to_string(&file).unwrap();
+        }
+        let quiet = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+        assert!(quiet.is_err(), "reads must not ask for a reload");
+        std::fs::write(&file, "a: 2\n").unwrap();
+        let signal = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a write asks for a reload");
+        assert_eq!(signal, Some(Signal::Reload));
+    }
 }

@@ -174,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
     let mut running = Platform::open(paths.clone(), EngineConfig::default())?;
     running.load();
     let mut runner = running.runner();
+    let stats = runner.stats();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let watch = waybill_local::watch::watch(&paths.platform, vec![paths.state_dir.clone()], tx.clone())?;
     let task = tokio::spawn(async move {
@@ -181,7 +182,18 @@ async fn main() -> anyhow::Result<()> {
         drop(watch);
         result
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Measure the steady state: wait until the start-up pass over every object is over.
+    let mut quiet_since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let busy = stats.queued.load(std::sync::atomic::Ordering::Relaxed)
+            + stats.running.load(std::sync::atomic::Ordering::Relaxed);
+        if busy > 0 {
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > Duration::from_millis(300) {
+            break;
+        }
+    }
     let mut latencies = Vec::with_capacity(changes);
     for n in 0..changes {
         let before = tip(&repo_a);
@@ -195,6 +207,9 @@ async fn main() -> anyhow::Result<()> {
         }
         latencies.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("latencies in order (ms): {:?}", latencies.iter().map(|d| d.as_millis()).collect::<Vec<_>>());
     }
     let _ = tx.send(Signal::Shutdown);
     task.await??;
