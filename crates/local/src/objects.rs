@@ -124,11 +124,6 @@ impl ObjectStore {
         self.lock().objects.values().cloned().collect()
     }
 
-    /// The manifest an object came from, if any.
-    pub fn source_of(&self, r: &ObjectRef) -> Option<String> {
-        self.lock().sources.get(r).cloned()
-    }
-
     /// References of every object that came from a manifest.
     pub fn manifest_objects(&self) -> Vec<(ObjectRef, String)> {
         self.lock().sources.iter().map(|(r, s)| (r.clone(), s.clone())).collect()

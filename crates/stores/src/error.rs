@@ -30,11 +30,4 @@ pub enum StoreError {
     Other(String),
 }
 
-impl StoreError {
-    /// Whether retrying later may succeed without a configuration change.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unreachable(_) | StoreError::Conflict(_) | StoreError::WriterGone)
-    }
-}
-
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

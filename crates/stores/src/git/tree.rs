@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use git2::{FileMode, ObjectType, Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
@@ -242,11 +242,6 @@ fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Erro
     let oid = builder.write()?;
     dir.base = Some(oid);
     Ok(Some(oid))
-}
-
-/// The mode Git gives a regular file.
-pub fn blob_mode() -> i32 {
-    i32::from(FileMode::Blob)
 }
 
 #[cfg(test)]
