@@ -130,6 +130,17 @@ pub fn expand_delete_tracked(
     Ok(steps)
 }
 
+/// Refuses steps that would put a file at a path Git or a checkout cannot hold, once the store's root
+/// is prefixed ([`crate::pathrules::check_repository_path`]). Deletions are never refused.
+pub fn check_paths(steps: &[Step], root: &StorePath) -> Result<(), crate::layout::PathProblem> {
+    for step in steps {
+        if let Step::Put(path, _) = step {
+            crate::pathrules::check_repository_path(path.under(root).as_str())?;
+        }
+    }
+    Ok(())
+}
+
 fn previous_entries(dir: &StorePath, previous: Option<&[u8]>) -> Result<Vec<StorePath>, StateFileError> {
     let Some(bytes) = previous else {
         return Ok(Vec::new());

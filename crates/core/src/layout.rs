@@ -11,27 +11,37 @@ use serde::{Deserialize, Serialize};
 use crate::api::{Destination, FilepathMode, WorkPlacement};
 use crate::canary::{CANARY_CONFIGMAP_FILE, CANARY_NAMESPACE_FILE};
 use crate::gopath;
+use crate::pathrules::{self, shown};
 
 /// A clean path relative to a state store's root; the empty path is the root itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StorePath(String);
 
-/// Why a path was refused.
+/// Why a path was refused. Paths are held as shown in messages ([`pathrules::shown`]): quoted, and
+/// shortened when long.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathProblem {
     #[error("path is empty")]
     Empty,
-    #[error("path {0:?} is absolute")]
+    #[error("path {0} is absolute")]
     Absolute(String),
-    #[error("path {0:?} contains a NUL byte")]
+    #[error("path {0} contains a NUL byte")]
     Nul(String),
-    #[error("path {0:?} contains a backslash")]
+    #[error("path {0} contains a backslash")]
     Backslash(String),
-    #[error("path {path:?} leaves the directory {base:?} it is written into")]
+    #[error("path {0} contains a control character")]
+    ControlCharacter(String),
+    #[error("path {path} leaves the directory {base:?} it is written into")]
     Escapes { path: String, base: String },
-    #[error("path {0:?} names a directory, not a file")]
+    #[error("path {0} names a directory, not a file")]
     NotAFile(String),
+    #[error("path {path} is refused: {why}")]
+    Reserved { path: String, why: String },
+    #[error("path {path} is too long: {why}")]
+    TooLong { path: String, why: String },
+    #[error("{field} {value} cannot be a directory name")]
+    InvalidSegment { field: &'static str, value: String },
 }
 
 impl StorePath {
@@ -52,11 +62,11 @@ impl StorePath {
     pub fn parse(raw: &str) -> Result<StorePath, PathProblem> {
         check_chars(raw)?;
         if raw.starts_with('/') {
-            return Err(PathProblem::Absolute(raw.to_string()));
+            return Err(PathProblem::Absolute(shown(raw)));
         }
         let cleaned = gopath::clean(raw);
         if cleaned == ".." || cleaned.starts_with("../") {
-            return Err(PathProblem::Escapes { path: raw.to_string(), base: String::new() });
+            return Err(PathProblem::Escapes { path: shown(raw), base: String::new() });
         }
         Ok(StorePath(if cleaned == "." { String::new() } else { cleaned }))
     }
@@ -73,16 +83,24 @@ impl StorePath {
         StorePath::root().join_dir(gopath::strip_one_leading_slash(destination.path()))
     }
 
-    /// Joins a directory (possibly empty or `.`) below `self`; refused if it would leave `self`.
+    /// Joins a directory (possibly empty or `.`) below `self`; refused if it would leave `self`, or if a
+    /// component is one Git or a checkout cannot hold ([`pathrules`]).
     pub fn join_dir(&self, rel: &str) -> Result<StorePath, PathProblem> {
         check_chars(rel)?;
         if rel.starts_with('/') {
-            return Err(PathProblem::Absolute(rel.to_string()));
+            return Err(PathProblem::Absolute(shown(rel)));
+        }
+        if rel.len() > pathrules::MAX_PATH_BYTES {
+            return Err(PathProblem::TooLong {
+                path: shown(rel),
+                why: format!("it is {} bytes long; at most {} are allowed", rel.len(), pathrules::MAX_PATH_BYTES),
+            });
         }
         let cleaned = gopath::clean(rel);
         if cleaned == ".." || cleaned.starts_with("../") {
-            return Err(PathProblem::Escapes { path: rel.to_string(), base: self.0.clone() });
+            return Err(PathProblem::Escapes { path: shown(rel), base: self.0.clone() });
         }
+        pathrules::check_components(&cleaned)?;
         Ok(self.append(&cleaned))
     }
 
@@ -94,14 +112,24 @@ impl StorePath {
         }
         let joined = self.join_dir(filepath)?;
         if joined == *self {
-            return Err(PathProblem::NotAFile(filepath.to_string()));
+            return Err(PathProblem::NotAFile(shown(filepath)));
         }
         Ok(joined)
     }
 
     /// Whether `other` is `self` or lies below it (component-wise, so `a` does not contain `ab`).
     pub fn contains(&self, other: &StorePath) -> bool {
-        self.is_root() || other.0 == self.0 || other.0.starts_with(&format!("{}/", self.0))
+        self.is_root()
+            || other.0 == self.0
+            || (other.0.len() > self.0.len()
+                && other.0.starts_with(&self.0)
+                && other.0.as_bytes()[self.0.len()] == b'/')
+    }
+
+    /// Whether one of `self` and `other` contains the other: they cannot both be owned by different
+    /// writers, since writing one replaces or removes the other.
+    pub fn overlaps(&self, other: &StorePath) -> bool {
+        self.contains(other) || other.contains(self)
     }
 
     /// `self` below `root`: the path inside the repository or bucket.
@@ -138,10 +166,10 @@ impl fmt::Display for StorePath {
 
 fn check_chars(raw: &str) -> Result<(), PathProblem> {
     if raw.contains('\0') {
-        return Err(PathProblem::Nul(raw.to_string()));
+        return Err(PathProblem::Nul(shown(raw)));
     }
     if raw.contains('\\') {
-        return Err(PathProblem::Backslash(raw.to_string()));
+        return Err(PathProblem::Backslash(shown(raw)));
     }
     Ok(())
 }
@@ -170,29 +198,76 @@ pub fn short_id(id: &str) -> &str {
 
 /// The directory a `nestedByMetadata` placement owns (§3.3):
 /// `dependencies/<promise>/<pipeline>/<id5>` or `resources/<ns>/<promise>/<resource>/<pipeline>/<id5>`.
+///
+/// Every segment must be one directory name: a segment holding a `/`, or being `.` or `..`, would move
+/// the placement into another placement's directory (admission refuses such Works; this is the second
+/// line of defence). An empty segment disappears, as Go's `Join` drops it.
 pub fn placement_dir(dir: &StorePath, placement: &WorkPlacement, pipeline: &str) -> Result<StorePath, PathProblem> {
     let spec = &placement.spec;
-    let (area, parts): (&str, Vec<&str>) = if placement.is_resource_request() {
+    let (area, parts): (&str, Vec<(&'static str, &str)>) = if placement.is_resource_request() {
         (
             "resources",
-            vec![placement.metadata.ns(), &spec.promise_name, &spec.resource_name, pipeline, short_id(&spec.id)],
+            vec![
+                ("metadata.namespace", placement.metadata.ns()),
+                ("spec.promiseName", &spec.promise_name),
+                ("spec.resourceName", &spec.resource_name),
+                ("the kratix.io/pipeline-name label", pipeline),
+                ("spec.id", short_id(&spec.id)),
+            ],
         )
     } else {
-        ("dependencies", vec![&spec.promise_name, pipeline, short_id(&spec.id)])
+        (
+            "dependencies",
+            vec![
+                ("spec.promiseName", &spec.promise_name),
+                ("the kratix.io/pipeline-name label", pipeline),
+                ("spec.id", short_id(&spec.id)),
+            ],
+        )
     };
+    for (field, segment) in &parts {
+        if segment.contains('/') || *segment == "." || *segment == ".." {
+            return Err(PathProblem::InvalidSegment { field, value: shown(segment) });
+        }
+    }
     let area_dir = dir.append(area);
-    let rel = gopath::join(&parts);
+    let rel = gopath::join(&parts.iter().map(|(_, s)| *s).collect::<Vec<_>>());
     let placed = area_dir.join_dir(&rel)?;
     if placed == area_dir {
-        return Err(PathProblem::NotAFile(rel));
+        return Err(PathProblem::NotAFile(shown(&rel)));
     }
     Ok(placed)
 }
 
+/// Paths of a Destination's directory that belong to Waybill itself, never to a placement: the canaries
+/// and, in `none` mode, the `.kratix` directory of state files.
+pub fn reserved_paths(destination: &Destination, dir: &StorePath) -> Vec<StorePath> {
+    let mut out = canary_paths(destination, dir).to_vec();
+    if destination.spec.filepath.mode == FilepathMode::None {
+        out.push(dir.append(STATE_DIR));
+    }
+    out
+}
+
+/// Refuses `path` when it overlaps one of `reserved` (a placement writing there would replace a canary or
+/// another placement's state file, and removing it would delete them).
+pub fn check_not_reserved(path: &StorePath, reserved: &[StorePath]) -> Result<(), PathProblem> {
+    match reserved.iter().find(|r| r.overlaps(path)) {
+        Some(r) => Err(PathProblem::Reserved {
+            path: shown(path.as_str()),
+            why: format!("it overlaps {}, which Waybill keeps for itself", shown(r.as_str())),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Directory of `none`-mode state files, inside a Destination's directory.
+pub const STATE_DIR: &str = ".kratix";
+
 /// The `.kratix` state file of a `none`-mode placement (§3.4).
 pub fn state_file_path(dir: &StorePath, placement: &WorkPlacement) -> Result<StorePath, PathProblem> {
     let name = format!("{}-{}.yaml", placement.metadata.ns(), placement.metadata.name);
-    dir.append(".kratix").join_file(&name)
+    dir.append(STATE_DIR).join_file(&name)
 }
 
 /// The aggregate file of an `aggregatedYAML` Destination (§3.5).
@@ -348,6 +423,67 @@ mod tests {
         wp.spec.resource_name = "..".into();
         let dir = StorePath::parse("w").unwrap();
         assert!(placement_dir(&dir, &wp, "").is_err());
+    }
+
+    /// The defect of the trust issue: `promiseName: ../team-b` with `id: ../..x` (cut to `../..`) used to
+    /// land in `resources/team-b/`; every segment is now one directory name or refused.
+    #[test]
+    fn placement_segments_cannot_name_another_directory() {
+        let dir = StorePath::parse("dev").unwrap();
+        let cases = [
+            ("../team-b", "x", "../..x", "", "spec.promiseName"),
+            ("redis", "x", "../..x", "", "spec.id"),
+            ("redis", "a/b", "5058f", "", "spec.resourceName"),
+            ("redis", "x", "5058f", "..", "the kratix.io/pipeline-name label"),
+            ("redis", ".", "5058f", "", "spec.resourceName"),
+        ];
+        for (promise, resource, id, pipeline, field) in cases {
+            let mut wp = redis("team-a");
+            wp.spec.promise_name = promise.into();
+            wp.spec.resource_name = resource.into();
+            wp.spec.id = id.into();
+            match placement_dir(&dir, &wp, pipeline) {
+                Err(PathProblem::InvalidSegment { field: f, .. }) => assert_eq!(f, field, "{promise} {resource} {id}"),
+                other => panic!("{promise} {resource} {id} {pipeline}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn workload_paths_git_or_checkouts_refuse_are_refused() {
+        let dir = StorePath::parse("dev/resources/x").unwrap();
+        for rel in [".git/config", "a/.GIT/hooks/post-checkout", "GIT~1/config", "a/.git./x", "a/b\nc.yaml"] {
+            assert!(dir.join_file(rel).is_err(), "{rel:?} must be refused");
+        }
+        let deep = vec!["d"; 3000].join("/");
+        assert!(matches!(dir.join_file(&deep), Err(PathProblem::TooLong { .. })));
+        let long = "n".repeat(5000);
+        let err = dir.join_file(&long).unwrap_err().to_string();
+        assert!(err.contains("too long") && err.len() < 250, "{err}");
+        assert!(dir.join_file(".github/workflows/ci.yaml").is_ok());
+    }
+
+    #[test]
+    fn canaries_and_state_files_are_reserved() {
+        let d = dest("flat", FilepathMode::None);
+        let dir = StorePath::for_destination(&d).unwrap();
+        let reserved = reserved_paths(&d, &dir);
+        for rel in
+            ["kratix-canary-namespace.yaml", "kratix-canary-configmap.yaml", ".kratix/default-wp.yaml", ".kratix"]
+        {
+            let p = dir.join_file(rel).unwrap();
+            assert!(check_not_reserved(&p, &reserved).is_err(), "{rel}");
+        }
+        let ok = dir.join_file("app/kratix-canary-namespace.yaml").unwrap();
+        assert!(check_not_reserved(&ok, &reserved).is_ok());
+        // A promise named after a canary would put a directory where the canary file is.
+        let nested = dest("n", FilepathMode::NestedByMetadata);
+        let ndir = StorePath::for_destination(&nested).unwrap();
+        let mut wp = redis("default");
+        wp.spec.resource_name.clear();
+        wp.spec.promise_name = "kratix-canary-namespace.yaml".into();
+        let pdir = placement_dir(&ndir, &wp, "").unwrap();
+        assert!(check_not_reserved(&pdir, &reserved_paths(&nested, &ndir)).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod manifest;
 pub mod meta;
 pub mod names;
+pub mod pathrules;
 pub mod scheduling;
 pub mod selector;
 pub mod statefile;

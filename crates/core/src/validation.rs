@@ -71,11 +71,35 @@ fn lint_workloads(prefix: &str, workloads: &[crate::api::Workload], errs: &mut V
         if let Err(e) = StorePath::root().join_file(&wl.filepath) {
             errs.push(FieldError::new(format!("{prefix}[{j}].filepath"), e.to_string()));
         }
-        if let Err(e) = content::decode(&wl.content) {
-            errs.push(FieldError::new(
+        match content::decode(&wl.content) {
+            Ok(_) => {}
+            Err(e @ content::ContentError::TooLarge(_)) => {
+                errs.push(FieldError::new(format!("{prefix}[{j}].content"), e.to_string()))
+            }
+            Err(e) => errs.push(FieldError::new(
                 format!("{prefix}[{j}].content"),
                 format!("neither plain text nor valid base64 of gzip: {e}"),
-            ));
+            )),
+        }
+    }
+}
+
+/// Why `value` is not a Kubernetes object name (an RFC 1123 subdomain), if it is not.
+fn name_error(value: &str) -> Option<String> {
+    (!is_dns_subdomain(value)).then(|| {
+        format!(
+            "{} must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'; at most 253 characters)",
+            crate::pathrules::shown(value)
+        )
+    })
+}
+
+/// Fields that become directory names of a placement (§3.3) must be Kubernetes names, as Kratix's own
+/// Works always are: anything else could name another tenant's directory (difference 3).
+fn validate_path_names(promise: &str, resource: &str, errs: &mut Vec<FieldError>) {
+    for (field, value) in [("spec.promiseName", promise), ("spec.resourceName", resource)] {
+        if let Some(reason) = (!value.is_empty()).then(|| name_error(value)).flatten() {
+            errs.push(FieldError::new(field, reason));
         }
     }
 }
@@ -84,20 +108,15 @@ fn validate_meta(obj: &AnyObject, errs: &mut Vec<FieldError>) {
     let meta = obj.meta();
     if meta.name.is_empty() {
         errs.push(FieldError::new("metadata.name", "is required"));
-    } else if !is_dns_subdomain(&meta.name) {
-        errs.push(FieldError::new(
-            "metadata.name",
-            format!(
-                "{:?} must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'; at most 253 characters)",
-                meta.name
-            ),
-        ));
+    } else if let Some(reason) = name_error(&meta.name) {
+        errs.push(FieldError::new("metadata.name", reason));
     }
     if obj.kind().namespaced()
         && let Some(ns) = &meta.namespace
         && (ns.len() > 63 || ns.contains('.') || !is_dns_subdomain(ns))
     {
-        errs.push(FieldError::new("metadata.namespace", format!("{ns:?} must be a lowercase RFC 1123 label")));
+        let shown = crate::pathrules::shown(ns);
+        errs.push(FieldError::new("metadata.namespace", format!("{shown} must be a lowercase RFC 1123 label")));
     }
     validate_labels("metadata.labels", &meta.labels, errs);
 }
@@ -196,9 +215,13 @@ fn validate_bucket_store(s: &BucketStateStore, errs: &mut Vec<FieldError>) {
 }
 
 fn validate_work(w: &Work, errs: &mut Vec<FieldError>) {
+    validate_path_names(&w.spec.promise_name, &w.spec.resource_name, errs);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (i, g) in w.spec.workload_groups.iter().enumerate() {
         let field = format!("spec.workloadGroups[{i}]");
+        if let Some(reason) = (!g.id.is_empty()).then(|| name_error(&g.id)).flatten() {
+            errs.push(FieldError::new(format!("{field}.id"), reason));
+        }
         let id = g.effective_id();
         if let Some(first) = seen.insert(id.clone(), i) {
             errs.push(FieldError::new(
@@ -225,6 +248,10 @@ fn validate_placement(p: &WorkPlacement, errs: &mut Vec<FieldError>) {
     if p.spec.target_destination_name.is_empty() {
         errs.push(FieldError::new("spec.targetDestinationName", "is required"));
     }
+    validate_path_names(&p.spec.promise_name, &p.spec.resource_name, errs);
+    if let Some(reason) = (!p.spec.id.is_empty()).then(|| name_error(&p.spec.id)).flatten() {
+        errs.push(FieldError::new("spec.id", reason));
+    }
 }
 
 fn validate_secret(s: &Secret, errs: &mut Vec<FieldError>) {
@@ -236,4 +263,70 @@ fn validate_secret(s: &Secret, errs: &mut Vec<FieldError>) {
 /// Names the kinds a manifest may hold, for "unknown kind" messages.
 pub fn known_kinds() -> String {
     Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{WorkSpec, WorkloadGroup};
+
+    fn work(promise: &str, resource: &str, id: &str) -> AnyObject {
+        let group = WorkloadGroup { id: id.to_string(), directory: ".".into(), ..Default::default() };
+        AnyObject::Work(Work::new(
+            "team-a",
+            "w",
+            WorkSpec {
+                promise_name: promise.into(),
+                resource_name: resource.into(),
+                workload_groups: vec![group],
+                ..Default::default()
+            },
+        ))
+    }
+
+    /// Defect 1 of the trust issue: every Work field that becomes a directory name must be a Kubernetes
+    /// name, so no Work can name another tenant's directory.
+    #[test]
+    fn work_fields_that_become_directories_must_be_kubernetes_names() {
+        let cases = [
+            (("redis", "my-redis", "5058f1af8388633f609cadb75a75dc9d"), None),
+            (("redis", "", ""), None),
+            (("", "", ""), None),
+            (("redis.example.com", "a.b", "abc"), None),
+            (("../team-b", "x", "5058f"), Some("spec.promiseName")),
+            (("redis", "..", "5058f"), Some("spec.resourceName")),
+            (("redis", "x", "../..x"), Some("spec.workloadGroups[0].id")),
+            (("redis", "a/b", "5058f"), Some("spec.resourceName")),
+            (("Redis", "x", "5058f"), Some("spec.promiseName")),
+            (("redis", "x", "ABCDE"), Some("spec.workloadGroups[0].id")),
+            (("redis", "x\n", "5058f"), Some("spec.resourceName")),
+        ];
+        for ((promise, resource, id), want) in cases {
+            let errs = validate(&work(promise, resource, id));
+            let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+            match want {
+                None => assert!(errs.is_empty(), "{promise:?}/{resource:?}/{id:?}: {errs:?}"),
+                Some(field) => assert!(fields.contains(&field), "{promise:?}/{resource:?}/{id:?}: {errs:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn placement_fields_that_become_directories_must_be_kubernetes_names() {
+        let mut p = WorkPlacement::new(
+            "team-a",
+            "p",
+            crate::api::WorkPlacementSpec {
+                target_destination_name: "dev".into(),
+                promise_name: "../team-b".into(),
+                id: "../..".into(),
+                ..Default::default()
+            },
+        );
+        let fields: Vec<String> = validate(&AnyObject::WorkPlacement(p.clone())).into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["spec.promiseName", "spec.id"]);
+        p.spec.promise_name = "redis".into();
+        p.spec.id = "5058f1af".into();
+        assert!(validate(&AnyObject::WorkPlacement(p)).is_empty());
+    }
 }

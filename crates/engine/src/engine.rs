@@ -30,6 +30,24 @@ pub struct EngineConfig {
     pub cache_dir: Option<PathBuf>,
     /// Kratix's `git.minimumFetchInterval`.
     pub fetch_interval: Duration,
+    /// How large a placement's files may be, decompressed.
+    pub limits: ContentLimits,
+}
+
+/// Size limits on decoded workload content (`docs/hostile-inputs.md`): a gzip bomb or an oversized Work
+/// fails its own placement with `InvalidWorkloadContent` and costs at most these many bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentLimits {
+    /// One file, decompressed (`--max-file-size`).
+    pub max_file_bytes: u64,
+    /// All files a Work writes to one Destination (one workload group), decompressed (`--max-work-size`).
+    pub max_work_bytes: u64,
+}
+
+impl Default for ContentLimits {
+    fn default() -> Self {
+        ContentLimits { max_file_bytes: 64 << 20, max_work_bytes: 256 << 20 }
+    }
 }
 
 impl EngineConfig {
@@ -52,6 +70,7 @@ impl Default for EngineConfig {
             resync_interval: Some(Duration::from_secs(10 * 3600)),
             cache_dir: None,
             fetch_interval: Duration::from_secs(5),
+            limits: ContentLimits::default(),
         }
     }
 }

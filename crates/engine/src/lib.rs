@@ -15,6 +15,6 @@ mod work;
 
 pub use action::Action;
 pub use destination::destination_is_ready;
-pub use engine::{Engine, EngineConfig};
+pub use engine::{ContentLimits, Engine, EngineConfig};
 pub use error::EngineError;
 pub use port::{ControlPlane, CpError, Event, EventType};

@@ -4,15 +4,16 @@
 use waybill_core::api::{Destination, FilepathMode, Resource, WorkPlacement, WorkPlacementStatus};
 use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
 use waybill_core::conditions::placement as wp;
-use waybill_core::content;
+use waybill_core::content::{self, ContentError};
 use waybill_core::labels::{DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER};
 use waybill_core::layout::{self, StorePath};
+use waybill_core::pathrules::shown;
 use waybill_core::status;
 use waybill_stores::StoreWriter;
 
 use crate::action::{Action, DEFAULT_REQUEUE};
 use crate::destination::StoreLookup;
-use crate::engine::Engine;
+use crate::engine::{ContentLimits, Engine};
 use crate::error::Result;
 use crate::port::{ControlPlane, Event};
 
@@ -26,20 +27,53 @@ impl BuildError {
     fn path(e: impl std::fmt::Display) -> Self {
         BuildError { reason: wp::INVALID_PATH, message: format!("invalid workload path: {e}") }
     }
+
+    fn store(e: &waybill_stores::StoreError) -> Self {
+        match e {
+            waybill_stores::StoreError::InvalidPath(msg) => BuildError::path(msg),
+            other => BuildError { reason: wp::FAILED_WRITE, message: other.to_string() },
+        }
+    }
 }
 
-/// The decoded files of a placement, each at its path below `dir`.
-fn decoded_files(placement: &WorkPlacement, dir: &StorePath) -> Result<Vec<(StorePath, Blob)>, BuildError> {
+/// The decoded files of a placement, each at its path below `dir`, within the size limits: each file
+/// at most `limits.max_file_bytes`, all of them together at most `limits.max_work_bytes`.
+fn decoded_files(
+    placement: &WorkPlacement,
+    dir: &StorePath,
+    limits: &ContentLimits,
+) -> Result<Vec<(StorePath, Blob)>, BuildError> {
     let mut files = Vec::with_capacity(placement.spec.workloads.len());
+    let mut total: u64 = 0;
     for wl in &placement.spec.workloads {
         let path = dir.join_file(&wl.filepath).map_err(BuildError::path)?;
-        let bytes = content::decode(&wl.content).map_err(|e| BuildError {
-            reason: wp::INVALID_CONTENT,
-            message: format!("unable to decode content of {:?}: {e}", wl.filepath),
+        let remaining = limits.max_work_bytes.saturating_sub(total);
+        let bytes = content::decode_limited(&wl.content, limits.max_file_bytes.min(remaining)).map_err(|e| {
+            let message = match e {
+                ContentError::TooLarge(_) if remaining < limits.max_file_bytes => format!(
+                    "unable to decode content of {}: the files of this workload group are larger than {} when \
+                     decompressed (the limit is set by --max-work-size)",
+                    shown(&wl.filepath),
+                    content::human(limits.max_work_bytes)
+                ),
+                e => format!("unable to decode content of {}: {e}", shown(&wl.filepath)),
+            };
+            BuildError { reason: wp::INVALID_CONTENT, message }
         })?;
+        total += bytes.len() as u64;
         files.push((path, Blob::from(bytes)));
     }
     Ok(files)
+}
+
+/// Refuses paths that overlap what the Destination keeps for itself (canaries, state files).
+fn check_reserved<'a>(
+    dest: &Destination,
+    dir: &StorePath,
+    paths: impl IntoIterator<Item = &'a StorePath>,
+) -> Result<(), BuildError> {
+    let reserved = layout::reserved_paths(dest, dir);
+    paths.into_iter().try_for_each(|p| layout::check_not_reserved(p, &reserved).map_err(BuildError::path))
 }
 
 fn pipeline(placement: &WorkPlacement) -> &str {
@@ -109,7 +143,7 @@ impl<C: ControlPlane> Engine<C> {
                 };
                 result.map_err(|e| {
                     self.note_store_error(&dest, &e);
-                    BuildError { reason: wp::FAILED_WRITE, message: e.to_string() }
+                    BuildError::store(&e)
                 })
             }
         };
@@ -125,19 +159,22 @@ impl<C: ControlPlane> Engine<C> {
         dir: &StorePath,
     ) -> Result<Option<ChangeSet>, BuildError> {
         let name = placement.metadata.name.clone();
+        let limits = &self.config.limits;
         let ops = match dest.spec.filepath.mode {
             FilepathMode::NestedByMetadata => {
                 let pdir = layout::placement_dir(dir, placement, pipeline(placement)).map_err(BuildError::path)?;
-                let files = decoded_files(placement, &pdir)?;
+                check_reserved(dest, dir, [&pdir])?;
+                let files = decoded_files(placement, &pdir, limits)?;
                 vec![Op::ReplaceDir { dir: pdir, files }]
             }
             FilepathMode::None => {
-                let files = decoded_files(placement, dir)?;
+                let files = decoded_files(placement, dir, limits)?;
+                check_reserved(dest, dir, files.iter().map(|(p, _)| p))?;
                 let state_file = layout::state_file_path(dir, placement).map_err(BuildError::path)?;
                 vec![Op::PutTracked { dir: dir.clone(), state_file, files }]
             }
             FilepathMode::AggregatedYaml => {
-                decoded_files(placement, &StorePath::root())?;
+                decoded_files(placement, &StorePath::root(), limits)?;
                 return Ok(None);
             }
         };
@@ -173,7 +210,7 @@ impl<C: ControlPlane> Engine<C> {
                 let mut docs: Vec<Vec<u8>> = Vec::new();
                 for p in &all {
                     // A placement whose content cannot be decoded fails on its own; it is left out here.
-                    if let Ok(files) = decoded_files(p, &StorePath::root()) {
+                    if let Ok(files) = decoded_files(p, &StorePath::root(), &self.config.limits) {
                         docs.extend(files.into_iter().map(|(_, b)| b.to_vec()));
                     }
                 }

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// change set that needed it fails.
     #[error("{0}")]
     InvalidState(String),
+    /// A path the store (or a checkout of it) cannot hold: too long, too deep, or a name Git refuses.
+    /// Only the change set holding it fails.
+    #[error("{0}")]
+    InvalidPath(String),
     /// The store's configuration is unusable (a bad URL, a missing key).
     #[error("{0}")]
     Config(String),

@@ -90,6 +90,25 @@ async fn conformance(backend: Box<dyn Backend>) {
     assert!(fine.unwrap().is_some());
     assert_eq!(read(&w, "g/c.yaml").await, None);
 
+    // A path Git or a checkout cannot hold fails its own change set; the rest of the batch lands.
+    let deep = vec!["d"; 3000].join("/");
+    let long = format!("n/{}.yaml", "x".repeat(5000));
+    let refused =
+        [".git/config", "h/.GIT/hooks/post-checkout", "h/GIT~1/x", "h/.git::$INDEX_ALLOCATION/x", &deep, &long];
+    let mut pending = Vec::new();
+    for (i, path) in refused.iter().enumerate() {
+        pending.push(w.submit(set(&format!("bad{i}"), vec![put(path, "evil")])));
+    }
+    let innocent = w.submit(set("innocent", vec![put("h/ok.yaml", "ok"), put("h/what?:*.yaml", "odd but fine")]));
+    let (bad, innocent) = tokio::join!(futures::future::join_all(pending), innocent);
+    for (path, result) in refused.iter().zip(bad) {
+        assert!(matches!(result, Err(StoreError::InvalidPath(_))), "{}: {result:?}", &path[..path.len().min(40)]);
+    }
+    assert!(innocent.unwrap().is_some());
+    assert_eq!(read(&w, "h/ok.yaml").await.as_deref(), Some("ok"));
+    assert_eq!(list(&w, "h").await, vec!["h/ok.yaml", "h/what?:*.yaml"]);
+    assert!(list(&w, "d").await.is_empty() && list(&w, "n").await.is_empty());
+
     // Deleting a directory removes everything below it, and only that.
     w.submit(ChangeSet::new("a", Action::Delete, vec![Op::Delete { path: p("a") }])).await.unwrap();
     assert!(list(&w, "a").await.is_empty());

@@ -35,7 +35,7 @@ pub enum Command {
     /// Check manifests: exits 1 with one line per problem, 0 when all are valid.
     Validate(ValidateArgs),
     /// Show, per state store, the files a run would write or delete. Writes nothing.
-    Plan(PlatformArgs),
+    Plan(PlanArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +46,14 @@ pub struct PlatformArgs {
     /// Where durable state lives [default: <platform>/.waybill].
     #[arg(long, env = "WAYBILL_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +77,41 @@ pub struct RunArgs {
     /// Never show the progress line.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Size limits on what a Work may write (a larger placement fails with InvalidWorkloadContent).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Largest file a workload may hold once decompressed, e.g. 64MiB, 512KiB, 1GiB.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, env = "WAYBILL_MAX_FILE_SIZE")]
+    pub max_file_size: u64,
+    /// Largest total of the files a Work writes to one Destination, decompressed.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, env = "WAYBILL_MAX_WORK_SIZE")]
+    pub max_work_size: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> waybill_engine::ContentLimits {
+        waybill_engine::ContentLimits { max_file_bytes: self.max_file_size, max_work_bytes: self.max_work_size }
+    }
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `10MB`, `4096` (bytes) or `2k`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number.parse().map_err(|_| format!("invalid size {text:?}: expected e.g. 64MiB or 4096"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" | "ki" => 1 << 10,
+        "m" | "mb" | "mib" | "mi" => 1 << 20,
+        "g" | "gb" | "gib" | "gi" => 1 << 30,
+        other => return Err(format!("invalid size {text:?}: unknown unit {other:?} (use KiB, MiB or GiB)")),
+    };
+    value.checked_mul(scale).filter(|v| *v > 0).ok_or_else(|| format!("invalid size {text:?}: out of range"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -143,6 +186,17 @@ mod tests {
         }
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("5m3").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        let cases = [("64MiB", 64 << 20), ("512KiB", 512 << 10), ("1GiB", 1 << 30), ("4096", 4096), ("2k", 2048)];
+        for (text, bytes) in cases {
+            assert_eq!(parse_size(text).unwrap(), bytes, "{text}");
+        }
+        for bad in ["", "MiB", "10XB", "0", "99999999999999GiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

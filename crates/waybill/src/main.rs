@@ -13,7 +13,7 @@ use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions, Signal};
 use waybill_stores::FileChange;
 
-use cli::{Cli, Command, Output, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
+use cli::{Cli, Command, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
 
 /// Exit code when something is not Ready or a manifest has a problem.
 const NOT_READY: u8 = 2;
@@ -67,6 +67,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let config = EngineConfig {
         resync_interval: (!args.resync_interval.is_zero()).then_some(args.resync_interval),
         fetch_interval: args.fetch_interval,
+        limits: args.limits.limits(),
         ..EngineConfig::default()
     };
     let mut platform = Platform::open(paths.clone(), config).context("failed to open the platform")?;
@@ -150,9 +151,10 @@ fn validate(args: ValidateArgs) -> u8 {
     }
 }
 
-async fn plan(args: PlatformArgs) -> anyhow::Result<u8> {
-    let paths = paths(&args)?;
-    let mut platform = Platform::open_dry_run(paths, EngineConfig::default())?;
+async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
+    let paths = paths(&args.platform)?;
+    let config = EngineConfig { limits: args.limits.limits(), ..EngineConfig::default() };
+    let mut platform = Platform::open_dry_run(paths, config)?;
     let report = platform.load();
     let mut runner = platform.runner();
     let (_tx, rx) = mpsc::unbounded_channel();

@@ -29,6 +29,15 @@ use crate::port::{Applied, Backend, FileChange};
 
 /// The key Kratix probes write permission with (a multipart upload, started and aborted).
 pub const PERMISSION_CHECK_KEY: &str = ".kratix-write-permission-check";
+/// Longest object key S3 accepts, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// The object path of `key`, byte for byte as Kratix writes it: `ObjectPath::from` would percent-encode
+/// characters such as `?`, `*` or `~` into a different key. Keys are clean store paths; one that
+/// `parse` still refuses (a control character, which workload paths cannot hold) is encoded instead.
+fn object_path(key: &str) -> ObjectPath {
+    ObjectPath::parse(key).unwrap_or_else(|_| ObjectPath::from(key))
+}
 
 /// How to reach the bucket's server.
 #[derive(Clone)]
@@ -204,7 +213,7 @@ impl BucketBackend {
     }
 
     fn root_prefix(&self) -> Option<ObjectPath> {
-        (!self.settings.root.is_root()).then(|| ObjectPath::from(self.settings.root.as_str()))
+        (!self.settings.root.is_root()).then(|| object_path(self.settings.root.as_str()))
     }
 
     /// The listing of the store's prefix, refreshed when older than the interval (or `force`).
@@ -232,7 +241,7 @@ impl BucketBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.store.get(&ObjectPath::from(key)).await {
+        match self.store.get(&object_path(key)).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(|e| classify(&format!("failed to read {key}"), &e))?.to_vec())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(classify(&format!("failed to read {key}"), &e)),
@@ -355,10 +364,7 @@ impl Backend for BucketBackend {
                 let bucket = bucket.clone();
                 async move {
                     let result = store
-                        .put(
-                            &ObjectPath::from(key.as_str()),
-                            PutPayload::from_bytes(bytes::Bytes::copy_from_slice(&blob)),
-                        )
+                        .put(&object_path(&key), PutPayload::from_bytes(bytes::Bytes::copy_from_slice(&blob)))
                         .await
                         .map_err(|e| classify(&format!("failed to write {key} to bucket {bucket}"), &e))?;
                     Ok::<_, StoreError>((key, result.version))
@@ -372,7 +378,7 @@ impl Backend for BucketBackend {
                 let store = store.clone();
                 let bucket = bucket.clone();
                 async move {
-                    match store.delete(&ObjectPath::from(key.as_str())).await {
+                    match store.delete(&object_path(&key)).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                         Err(e) => Err(classify(&format!("failed to delete {key} from bucket {bucket}"), &e)),
                     }
@@ -431,8 +437,7 @@ impl Backend for BucketBackend {
                 other => other,
             });
         }
-        let mut upload =
-            self.store.put_multipart(&ObjectPath::from(key.as_str())).await.map_err(|e| classify(prefix, &e))?;
+        let mut upload = self.store.put_multipart(&object_path(&key)).await.map_err(|e| classify(prefix, &e))?;
         if let Err(e) = upload.abort().await {
             tracing::debug!("failed to abort the permission-check upload: {e}");
         }
@@ -484,6 +489,17 @@ impl BucketBackend {
             })?;
             steps.extend(expanded);
         }
+        changeset::check_paths(&steps, &self.settings.root).map_err(|e| StoreError::InvalidPath(e.to_string()))?;
+        for step in &steps {
+            if let Step::Put(path, _) = step
+                && self.key(path).len() > MAX_KEY_BYTES
+            {
+                return Err(StoreError::InvalidPath(format!(
+                    "path {} is too long: an object key is at most {MAX_KEY_BYTES} bytes",
+                    waybill_core::pathrules::shown(path.as_str())
+                )));
+            }
+        }
         Ok(steps)
     }
 
@@ -504,7 +520,7 @@ impl BucketBackend {
             .map(|key| {
                 let store = store.clone();
                 async move {
-                    match store.head(&ObjectPath::from(key.as_str())).await {
+                    match store.head(&object_path(&key)).await {
                         Ok(meta) => Ok((key, Some(etag(meta.e_tag.as_deref())))),
                         Err(object_store::Error::NotFound { .. }) => Ok((key, None)),
                         Err(e) => Err(classify(&format!("failed to read the metadata of {key}"), &e)),

@@ -29,11 +29,51 @@ pub(crate) fn git_err(context: &str, e: git2::Error) -> StoreError {
 }
 
 /// Applies `batch` on `parent`'s tree (an empty tree when `None`) and commits the result.
+///
+/// A change set that Git refuses (a name libgit2 will not put in a tree, say) fails alone: the batch
+/// is retried without it, so one bad placement never blocks the others (`docs/hostile-inputs.md`).
 pub fn build(
     repo: &Repository,
     parent: Option<Oid>,
     root: &StorePath,
     batch: &[ChangeSet],
+    author: &Author,
+) -> Result<Built, StoreError> {
+    let all: Vec<usize> = (0..batch.len()).collect();
+    let error = match build_some(repo, parent, root, batch, &all, author) {
+        Ok(built) => return Ok(built),
+        Err(e) if batch.len() <= 1 => return Ok(Built { commit: None, outcomes: vec![Err(e)] }),
+        Err(e) => e,
+    };
+    tracing::warn!(change_sets = batch.len(), "a batch failed ({error}); isolating the change set that fails");
+    let mut failed: Vec<Option<StoreError>> = Vec::with_capacity(batch.len());
+    for i in 0..batch.len() {
+        failed.push(build_some(repo, parent, root, batch, &[i], author).err());
+    }
+    let good: Vec<usize> = (0..batch.len()).filter(|i| failed[*i].is_none()).collect();
+    let mut built = if good.is_empty() {
+        Built { commit: None, outcomes: Vec::new() }
+    } else {
+        build_some(repo, parent, root, batch, &good, author)?
+    };
+    let mut good_outcomes = std::mem::take(&mut built.outcomes).into_iter();
+    built.outcomes = failed
+        .into_iter()
+        .map(|f| match f {
+            Some(e) => Err(e),
+            None => good_outcomes.next().unwrap_or(Ok(false)),
+        })
+        .collect();
+    Ok(built)
+}
+
+/// Builds the change sets `which` of `batch` into one commit; any error fails them all.
+fn build_some(
+    repo: &Repository,
+    parent: Option<Oid>,
+    root: &StorePath,
+    batch: &[ChangeSet],
+    which: &[usize],
     author: &Author,
 ) -> Result<Built, StoreError> {
     let parent_commit = match parent {
@@ -42,9 +82,9 @@ pub fn build(
     };
     let base_tree = parent_commit.as_ref().map(|c| c.tree_id());
     let mut editor = TreeEditor::new(repo, base_tree);
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(which.len());
     let mut applied: Vec<&ChangeSet> = Vec::new();
-    for set in batch {
+    for set in which.iter().map(|i| &batch[*i]) {
         match expand(repo, &mut editor, root, set) {
             Ok(steps) => {
                 let changed = apply_steps(repo, &mut editor, root, steps)?;
@@ -131,6 +171,7 @@ fn expand(
         })?;
         steps.extend(expanded);
     }
+    changeset::check_paths(&steps, root).map_err(|e| StoreError::InvalidPath(e.to_string()))?;
     Ok(steps)
 }
 
