@@ -89,16 +89,70 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// Whether a document (that may not even parse) declares itself a Secret: its errors then never quote
+/// what it holds.
+fn looks_like_secret(body: &str) -> bool {
+    body.lines()
+        .any(|l| l.trim_start().strip_prefix("kind:").is_some_and(|k| k.trim().trim_matches(['"', '\'']) == "Secret"))
+}
+
+/// A YAML syntax error as one line: `malformed YAML at line L, column C: <what>`, with the line counted
+/// in the file (once), without the parser's advice to its developers, and, for a Secret, without any
+/// quoted text that could be part of a value.
+fn yaml_problem(e: &serde_saphyr::Error, start_line: usize, secret: bool) -> FieldError {
+    let mut plain = serde_saphyr::RenderOptions::new(&serde_saphyr::UserMessageFormatter);
+    plain.snippets = serde_saphyr::SnippetMode::Off;
+    let rendered = first_line(&e.render_with_options(plain));
+    // The location is given once, counted in the file; the parser's own (in the document) goes.
+    let mut what = match rendered.rfind(" at line ") {
+        Some(i) => rendered[..i].to_string(),
+        None => rendered,
+    };
+    if let Some(i) = what.find(", set DuplicateKeyPolicy") {
+        what.truncate(i);
+    }
+    if secret && what.contains(['"', '\'', '`']) {
+        what = "invalid YAML syntax (details withheld: the document is a Secret)".to_string();
+    }
+    let at = match e.location() {
+        Some(l) => format!(" at line {}, column {}", l.line() as usize + start_line - 1, l.column()),
+        None => String::new(),
+    };
+    FieldError::new("", format!("malformed YAML{at}: {what}"))
+}
+
+/// A typed-deserialisation error of a Secret, without the value: the JSON type found where another was
+/// expected (`stringData.password: must be a string, not a number`).
+fn secret_type_problem(field: &str, value: &Value, message: &str) -> String {
+    let mut at = Some(value);
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let (key, index) = match part.split_once('[') {
+            Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        at = at.and_then(|v| v.get(key));
+        if let Some(i) = index {
+            at = at.and_then(|v| v.get(i));
+        }
+    }
+    let found = match at {
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Array(_)) => "a list",
+        Some(Value::Object(_)) => "a map",
+        None => "something else",
+    };
+    let expected = message.split_once("expected ").map(|(_, e)| e).unwrap_or("another type");
+    let expected = if expected.contains(['`', '"']) { "another type" } else { expected };
+    format!("must be {expected}, not {found}")
+}
+
 fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<AnyObject, Vec<FieldError>>) {
     let value: Value = match serde_saphyr::from_str(body) {
         Ok(v) => v,
-        Err(e) => {
-            let e = e.without_snippet();
-            let at =
-                e.location().map(|l| format!(" at line {}", l.line() as usize + start_line - 1)).unwrap_or_default();
-            let msg = first_line(&e.to_string());
-            return (None, Err(vec![FieldError::new("", format!("malformed YAML{at}: {msg}"))]));
-        }
+        Err(e) => return (None, Err(vec![yaml_problem(&e, start_line, looks_like_secret(body))])),
     };
     let Value::Object(map) = &value else {
         return (None, Err(vec![FieldError::new("", "document is not a mapping")]));
@@ -124,12 +178,18 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
         let reason = format!("must be {} for kind {kind}", kind.api_version());
         return (identity, Err(vec![FieldError::new("apiVersion", reason)]));
     }
+    let secret_view = (kind == Kind::Secret).then(|| value.clone());
     let mut obj = match AnyObject::from_json(kind, value) {
         Ok(obj) => obj,
         Err(e) => {
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
-            return (identity, Err(vec![FieldError::new(field, e.into_inner().to_string())]));
+            let message = e.into_inner().to_string();
+            let message = match &secret_view {
+                Some(v) => secret_type_problem(&field, v, &message),
+                None => message,
+            };
+            return (identity, Err(vec![FieldError::new(field, message)]));
         }
     };
     if kind.namespaced() && obj.meta().namespace.as_deref().unwrap_or("").is_empty() {
@@ -200,6 +260,36 @@ mod tests {
             let errs = errors(text);
             assert!(errs.iter().any(|e| e.starts_with(want)), "{text:?}: {errs:?} should start with {want:?}");
         }
+    }
+
+    /// Trust defect 7: errors about a Secret name the key and the type, never the value.
+    #[test]
+    fn secret_errors_never_quote_values() {
+        let cases = [
+            ("stringData:\n  password: 98765432101234\n", "stringData.password: must be a string, not a number"),
+            ("data: \"c3VwZXJzZWNyZXQ=\"\n", "data: must be a map, not a string"),
+            ("stringData:\n  password: [topsecret, x]\n", "stringData.password: must be a string, not a list"),
+            ("data:\n  token: [c3VwZXJzZWNyZXQ=]\n", "data.token: must be a string, not a list"),
+            ("stringData:\n  password: \"topsecret\n", "malformed YAML at line 6"),
+            ("stringData:\n  password: hunter2\n  password: topsecret\n", "malformed YAML at line 6"),
+        ];
+        for (rest, want) in cases {
+            let text = format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\n{rest}");
+            let errs = errors(&text);
+            assert!(errs.iter().any(|e| e.starts_with(want)), "{rest:?}: {errs:?}");
+            for secret in ["98765432101234", "c3VwZXJzZWNyZXQ", "topsecret", "hunter2"] {
+                assert!(errs.iter().all(|e| !e.contains(secret)), "{rest:?} leaked: {errs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn yaml_errors_name_the_line_once_and_give_no_library_advice() {
+        let text = "# a comment\n---\na: 1\nb: 2\na: 3\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("malformed YAML at line 5, column 1: duplicate mapping key"), "{errs:?}");
+        assert!(!errs[0].contains("DuplicateKeyPolicy") && errs[0].matches("line").count() == 1, "{errs:?}");
     }
 
     #[test]

@@ -1,85 +1,9 @@
 //! The `waybill` binary end to end in embedded mode: the quickstart, idempotence, single-commit changes
 //! and deletions, bad input, restarts, plan and status.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-struct Site {
-    _dir: tempfile::TempDir,
-    platform: PathBuf,
-}
-
-fn quickstart() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
-}
-
-impl Site {
-    /// A platform directory holding a copy of the quickstart manifests.
-    fn quickstart() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let platform = dir.path().join("platform");
-        std::fs::create_dir_all(&platform).unwrap();
-        for entry in std::fs::read_dir(quickstart()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                std::fs::copy(&path, platform.join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        Site { _dir: dir, platform }
-    }
-
-    fn waybill(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_waybill")).args(args).env_remove("RUST_LOG").output().expect("run waybill")
-    }
-
-    fn run_once(&self) -> Output {
-        self.waybill(&["run", "--once", "--quiet", "--platform", self.platform.to_str().unwrap()])
-    }
-
-    fn repo(&self) -> PathBuf {
-        self.platform.join("state.git")
-    }
-
-    fn files(&self) -> std::collections::BTreeMap<String, String> {
-        files_at(&self.repo())
-    }
-
-    fn commits(&self) -> usize {
-        let Ok(repo) = git2::Repository::open(self.repo()) else { return 0 };
-        let mut walk = repo.revwalk().unwrap();
-        if walk.push_ref("refs/heads/main").is_err() {
-            return 0;
-        }
-        walk.count()
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        std::fs::write(self.platform.join(file), text).unwrap();
-    }
-}
-
-fn files_at(repo: &Path) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(repo) = git2::Repository::open(repo) else { return out };
-    let Ok(tree) = repo.revparse_single("refs/heads/main").and_then(|o| o.peel_to_tree()) else { return out };
-    tree.walk(git2::TreeWalkMode::PreOrder, |root, e| {
-        if e.kind() == Some(git2::ObjectType::Blob) {
-            let blob = repo.find_blob(e.id()).unwrap();
-            out.insert(format!("{root}{}", e.name().unwrap()), String::from_utf8_lossy(blob.content()).into_owned());
-        }
-        git2::TreeWalkResult::Ok
-    })
-    .unwrap();
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
+use common::*;
 
 #[test]
 fn the_quickstart_converges_in_the_kratix_layout() {
