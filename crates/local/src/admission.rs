@@ -65,7 +65,7 @@ pub fn admit(store: &ObjectStore, loaded: &Loaded) -> AdmissionReport {
 
     // Deletions: manifest objects that are neither desired, refused, nor from a file that failed to parse.
     for (id, source) in store.manifest_objects() {
-        let retained = rejected.contains_key(&id) || loaded.failed_files.contains(&source);
+        let retained = rejected.contains_key(&id) || loaded.retains(&source);
         if !desired.contains_key(&id) && !retained && store.delete_ref(&id).is_ok() {
             report.deleted += 1;
         }

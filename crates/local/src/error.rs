@@ -1,20 +1,21 @@
-//! The embedded control plane's one error type.
+//! The embedded control plane's one error type. Causes are part of each message and not chained as
+//! sources, so a message never repeats itself when printed with its chain.
 
 use std::path::PathBuf;
 
 /// Something the embedded control plane could not do.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("failed to open state database {path}: {source}")]
-    OpenState { path: PathBuf, source: rusqlite::Error },
+    #[error("failed to open state database {path}: {cause}")]
+    OpenState { path: PathBuf, cause: rusqlite::Error },
     #[error("failed to read state database: {0}")]
-    ReadState(#[source] rusqlite::Error),
+    ReadState(rusqlite::Error),
     #[error("failed to write state database: {0}")]
     WriteState(String),
     #[error("state directory {0} is in use by another `waybill run`; stop it first")]
     Locked(PathBuf),
-    #[error("failed to read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("failed to read {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("platform directory {0} does not exist or is not a directory")]
     NoPlatform(PathBuf),
     #[error("no state in {0}: run `waybill run --platform <dir>` first")]

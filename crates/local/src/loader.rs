@@ -27,10 +27,11 @@ impl Loader {
 
     /// Everything the directory holds now.
     pub fn load(&mut self) -> Loaded {
-        let files = manifests::manifest_files(&self.dir, &self.skip);
+        let walk = manifests::walk_dir(&self.dir, &self.skip);
         let mut out = Loaded::default();
+        out.add_walk_failures(&walk, &self.dir);
         let mut seen = HashMap::new();
-        for path in files {
+        for path in walk.files {
             let stamp = std::fs::metadata(&path).map(|m| Stamp { len: m.len(), modified: m.modified().ok() }).ok();
             let cached = match (&stamp, self.cache.remove(&path)) {
                 (Some(s), Some((old, loaded))) if *s == old => Some(loaded),
@@ -52,4 +53,5 @@ fn merge(into: &mut Loaded, from: &Loaded) {
     into.rejected.extend(from.rejected.iter().cloned());
     into.problems.extend(from.problems.iter().cloned());
     into.failed_files.extend(from.failed_files.iter().cloned());
+    into.failed_dirs.extend(from.failed_dirs.iter().cloned());
 }

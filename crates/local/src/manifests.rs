@@ -20,6 +20,50 @@ pub struct Loaded {
     /// Files with a problem no object can carry (unreadable, malformed YAML, unknown kind): every
     /// object that came from them is kept as it was.
     pub failed_files: BTreeSet<String>,
+    /// Directories that could not be read (as displayed; empty for the platform directory itself):
+    /// every object that came from a file below them is kept as it was.
+    pub failed_dirs: BTreeSet<String>,
+}
+
+impl Loaded {
+    /// Whether objects that came from `source` must be kept although they were not read this time:
+    /// their file or a directory above it could not be read.
+    pub fn retains(&self, source: &str) -> bool {
+        self.failed_files.contains(source)
+            || self
+                .failed_dirs
+                .iter()
+                .any(|d| d.is_empty() || source.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with('/')))
+    }
+
+    /// Adds what a walk could not read.
+    pub fn add_walk_failures(&mut self, walk: &Walk, base: &Path) {
+        for (path, reason) in &walk.failed_dirs {
+            let shown = display_path(path, base);
+            self.problems.push(whole_file_problem(if shown.is_empty() { ".".into() } else { shown.clone() }, reason));
+            self.failed_dirs.insert(shown);
+        }
+        for (path, reason) in &walk.failed_files {
+            let shown = display_path(path, base);
+            self.problems.push(whole_file_problem(shown.clone(), reason));
+            self.failed_files.insert(shown);
+        }
+    }
+}
+
+fn whole_file_problem(file: String, reason: &str) -> Problem {
+    Problem { file, position: String::new(), identity: None, error: FieldError::new("", reason.to_string()) }
+}
+
+/// The manifest files below a directory, and what could not be read on the way.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub files: Vec<PathBuf>,
+    /// Directories that could not be listed, with why.
+    pub failed_dirs: Vec<(PathBuf, String)>,
+    /// Entries named like manifests that cannot be read as files (broken links, FIFOs, sockets,
+    /// entries whose type cannot be read), with why.
+    pub failed_files: Vec<(PathBuf, String)>,
 }
 
 /// Whether `dir` is a Git repository (bare or not) that must not be walked into.
@@ -31,29 +75,67 @@ fn is_manifest(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
-/// Every manifest file below `dir` in a stable order, skipping hidden entries, Git repositories and `skip`.
-pub fn manifest_files(dir: &Path, skip: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// Every manifest file below `dir` in a stable order, skipping hidden entries, Git repositories and
+/// `skip`. What cannot be read is listed, never silently left out: a file missing from a walk would
+/// delete its objects.
+pub fn walk_dir(dir: &Path, skip: &[PathBuf]) -> Walk {
+    let mut out = Walk::default();
     walk(dir, skip, &mut out);
-    out.sort();
+    out.files.sort();
     out
 }
 
-fn walk(dir: &Path, skip: &[PathBuf], out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
+/// Every manifest file below `dir` that could be found (see [`walk_dir`] for what could not).
+pub fn manifest_files(dir: &Path, skip: &[PathBuf]) -> Vec<PathBuf> {
+    walk_dir(dir, skip).files
+}
+
+fn walk(dir: &Path, skip: &[PathBuf], out: &mut Walk) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            out.failed_dirs.push((dir.to_path_buf(), format!("failed to read directory: {e}")));
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                out.failed_dirs.push((dir.to_path_buf(), format!("failed to read directory: {e}")));
+                return;
+            }
+        };
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         if hidden || skip.iter().any(|s| s == &path) {
             continue;
         }
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                out.failed_dirs.push((path, format!("failed to read: {e}")));
+                continue;
+            }
+        };
         if meta.is_dir() {
             if !is_git_repo(&path) {
                 walk(&path, skip, out);
             }
-        } else if is_manifest(&path) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            out.push(path);
+            continue;
+        }
+        if !is_manifest(&path) {
+            continue;
+        }
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => out.files.push(path),
+            // A link to a directory named like a manifest is not one.
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => out.failed_files.push((path, "is not a regular file (a FIFO, socket or device); not read".into())),
+            Err(e) if meta.file_type().is_symlink() => {
+                out.failed_files.push((path, format!("is a symbolic link whose target cannot be read: {e}")))
+            }
+            Err(e) => out.failed_files.push((path, format!("failed to read: {e}"))),
         }
     }
 }
@@ -72,12 +154,7 @@ pub fn load_files(files: &[PathBuf], base: &Path) -> Loaded {
             Ok(t) => t,
             Err(e) => {
                 loaded.failed_files.insert(file.clone());
-                loaded.problems.push(Problem {
-                    file,
-                    position: String::new(),
-                    identity: None,
-                    error: FieldError::new("", format!("failed to read: {e}")),
-                });
+                loaded.problems.push(whole_file_problem(file, &format!("failed to read: {e}")));
                 continue;
             }
         };
@@ -113,7 +190,10 @@ fn doc_position(index: usize, line: usize) -> String {
 
 /// Loads every manifest below `dir`.
 pub fn load_dir(dir: &Path, skip: &[PathBuf]) -> Loaded {
-    load_files(&manifest_files(dir, skip), dir)
+    let walk = walk_dir(dir, skip);
+    let mut loaded = load_files(&walk.files, dir);
+    loaded.add_walk_failures(&walk, dir);
+    loaded
 }
 
 #[cfg(test)]

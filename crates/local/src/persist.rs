@@ -76,7 +76,7 @@ pub struct Persister {
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)
-        .map_err(|source| LocalError::OpenState { path: path.to_path_buf(), source })?;
+        .map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(LocalError::ReadState)?;
     Ok(conn)
 }
@@ -86,7 +86,7 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
     let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         .and_then(|()| conn.execute_batch(SCHEMA))
-        .map_err(|source| LocalError::OpenState { path: path.to_path_buf(), source })?;
+        .map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     let snapshot = read_all(&conn)?;
     let (tx, rx) = std_mpsc::channel();
     let path_buf = path.to_path_buf();

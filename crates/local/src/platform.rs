@@ -59,9 +59,9 @@ impl Platform {
     /// Opens the platform for `run`: takes the state directory's lock and loads its durable state.
     pub fn open(paths: PlatformPaths, config: EngineConfig) -> Result<Platform> {
         std::fs::create_dir_all(&paths.state_dir)
-            .map_err(|source| LocalError::Io { path: paths.state_dir.clone(), source })?;
+            .map_err(|cause| LocalError::Io { path: paths.state_dir.clone(), cause })?;
         let lock_path = paths.state_dir.join("lock");
-        let lock = File::create(&lock_path).map_err(|source| LocalError::Io { path: lock_path.clone(), source })?;
+        let lock = File::create(&lock_path).map_err(|cause| LocalError::Io { path: lock_path.clone(), cause })?;
         if lock.try_lock().is_err() {
             return Err(LocalError::Locked(paths.state_dir.clone()));
         }

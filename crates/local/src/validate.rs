@@ -16,9 +16,12 @@ pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let mut files = Vec::new();
     let mut problems = Vec::new();
+    let mut unreadable = Loaded::default();
     for p in paths {
         if p.is_dir() {
-            files.extend(manifests::manifest_files(p, &[]));
+            let walk = manifests::walk_dir(p, &[]);
+            unreadable.add_walk_failures(&walk, &cwd);
+            files.extend(walk.files);
         } else if p.is_file() {
             files.push(p.clone());
         } else {
@@ -26,6 +29,7 @@ pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
         }
     }
     let loaded = manifests::load_files(&files, &cwd);
+    problems.extend(unreadable.problems.iter().map(ToString::to_string));
     problems.extend(loaded.problems.iter().map(ToString::to_string));
     problems.extend(cross_checks(&loaded));
     problems

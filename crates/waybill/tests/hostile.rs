@@ -36,3 +36,60 @@ fn a_malformed_secret_never_shows_its_values() {
         assert!(!contains(&site.state_bytes(), value), "{value} is in the state directory");
     }
 }
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Trust defect 2: a directory (or the platform directory itself, or one file) that cannot be read keeps
+/// every object it held: nothing is deleted, the problem is named, and `run --once` exits 2 (1 when not
+/// even the state directory inside it can be reached). Once it is readable again, everything converges
+/// as before.
+#[test]
+fn an_unreadable_directory_or_file_deletes_nothing() {
+    for (target, mode, want) in [("works", 0o000, 2), (".", 0o311, 2), (".", 0o000, 1), ("works/works.yaml", 0o000, 2)]
+    {
+        let site = Site::quickstart();
+        let works = site.platform.join("works");
+        std::fs::create_dir(&works).unwrap();
+        std::fs::rename(site.platform.join("works.yaml"), works.join("works.yaml")).unwrap();
+        let first = site.run_once();
+        assert_eq!(code(&first), 0, "{}", text(&first));
+        let before = site.files();
+        let commits = site.commits();
+
+        let locked = site.platform.join(target);
+        set_mode(&locked, mode);
+        let out = site.waybill_unprivileged(&["run", "--once", "--quiet", "--platform", site.dir_arg()]);
+        set_mode(&locked, if target.ends_with(".yaml") { 0o644 } else { 0o755 });
+        assert_eq!(code(&out), want, "{target}: {}", text(&out));
+        assert!(text(&out).contains("Permission denied"), "{target}: {}", text(&out));
+        let repeated = text(&out).lines().any(|l| l.matches("Permission denied").count() > 1);
+        assert!(!repeated, "a message repeats itself: {}", text(&out));
+        assert_eq!(site.files(), before, "{target}: files changed");
+        assert_eq!(site.commits(), commits, "{target}: a commit was made");
+
+        let again = site.run_once();
+        assert_eq!(code(&again), 0, "{target}: {}", text(&again));
+        assert_eq!(site.files(), before, "{target}");
+    }
+}
+
+/// A FIFO or a broken link named like a manifest is reported, never opened (a FIFO would block the
+/// run forever) and never taken for a deleted file.
+#[test]
+fn fifos_and_broken_links_are_reported_not_read() {
+    let site = Site::quickstart();
+    assert_eq!(code(&site.run_once()), 0);
+    let before = site.files();
+    let fifo = site.platform.join("pipe.yaml");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    std::os::unix::fs::symlink(site.platform.join("gone.yaml"), site.platform.join("link.yaml")).unwrap();
+    let out = site.run_once();
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("pipe.yaml: is not a regular file"), "{}", text(&out));
+    assert!(text(&out).contains("link.yaml: is a symbolic link whose target cannot be read"), "{}", text(&out));
+    assert_eq!(site.files(), before);
+}
