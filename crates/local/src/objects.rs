@@ -432,7 +432,7 @@ impl ControlPlane for ObjectStore {
 
     async fn sync(&self) -> Result<(), CpError> {
         match &self.persister {
-            Some(p) => p.sync().await.map_err(|e| CpError::Other(format!("failed to persist state: {e}"))),
+            Some(p) => p.sync().await.map_err(|e| CpError::Other(format!("failed to write state database {e}"))),
             None => Ok(()),
         }
     }

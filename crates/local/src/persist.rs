@@ -93,7 +93,7 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
     std::thread::Builder::new()
         .name("waybill-persist".into())
         .spawn(move || writer_loop(conn, rx, path_buf))
-        .map_err(|e| LocalError::WriteState(format!("failed to start the persistence thread: {e}")))?;
+        .map_err(|e| LocalError::WriteState(format!("failed to start its thread: {e}")))?;
     Ok((snapshot, Persister { tx }))
 }
 
@@ -147,16 +147,54 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
     Ok(snap)
 }
 
+/// Longest pause between attempts to write state that failed to write.
+const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes queued operations in group commits. A batch that fails (a full disk, say) is kept and written
+/// again, with what came after it, until it succeeds; meanwhile every `sync` fails, so no reconcile acts
+/// on a state store with state that is not durable (`docs/hostile-inputs.md`).
 fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Op>, path: PathBuf) {
-    while let Ok(first) = rx.recv() {
-        let mut ops = vec![first];
-        while let Ok(op) = rx.try_recv() {
-            ops.push(op);
-        }
+    let mut pending: Vec<Op> = Vec::new();
+    let mut failing: Option<String> = None;
+    let mut retry = std::time::Duration::from_millis(100);
+    loop {
+        let first = if failing.is_some() {
+            match rx.recv_timeout(retry) {
+                Ok(op) => Some(op),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(op) => Some(op),
+                Err(_) => return,
+            }
+        };
         let mut waiters = Vec::new();
-        let result = write_batch(&mut conn, ops, &mut waiters).map_err(|e| format!("{}: {e}", path.display()));
-        if let Err(e) = &result {
-            tracing::error!("failed to write state database {e}");
+        for op in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            match op {
+                Op::Sync(w) => waiters.push(w),
+                other => pending.push(other),
+            }
+        }
+        let result = write_batch(&mut conn, &pending).map_err(|e| format!("{}: {e}", path.display()));
+        match &result {
+            Ok(()) => {
+                pending.clear();
+                if failing.take().is_some() {
+                    tracing::warn!("state database {} is written again", path.display());
+                }
+                retry = std::time::Duration::from_millis(100);
+            }
+            Err(e) => {
+                if failing.as_deref() != Some(e.as_str()) {
+                    tracing::error!(
+                        "failed to write state database {e}; no state store is written until it can be written again"
+                    );
+                }
+                failing = Some(e.clone());
+                retry = (retry * 2).min(MAX_RETRY);
+            }
         }
         for w in waiters {
             let _ = w.send(result.clone());
@@ -164,11 +202,10 @@ fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Op>, path: PathBuf) 
     }
 }
 
-fn write_batch(
-    conn: &mut Connection,
-    ops: Vec<Op>,
-    waiters: &mut Vec<oneshot::Sender<Result<(), String>>>,
-) -> rusqlite::Result<()> {
+fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
     let tx = conn.transaction()?;
     let mut events = false;
     for op in ops {
@@ -205,7 +242,7 @@ fn write_batch(
                     tx.execute("INSERT INTO problems (message) VALUES (?1)", params![message])?;
                 }
             }
-            Op::Sync(w) => waiters.push(w),
+            Op::Sync(_) => {}
         }
     }
     if events {

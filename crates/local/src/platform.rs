@@ -130,7 +130,7 @@ impl Platform {
                 );
             })
             .await;
-        self.engine.cp.sync().await.map_err(|e| LocalError::WriteState(e.to_string()))?;
+        self.engine.cp.sync().await.map_err(|e| LocalError::Engine(e.into()))?;
         Ok(())
     }
 

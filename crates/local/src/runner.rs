@@ -105,6 +105,8 @@ pub struct Runner {
     /// Busy while objects wait in the queue: they may still produce change sets.
     queue_busy: Option<Busy>,
     stats: Arc<RunStats>,
+    /// The last failure logged as a warning, when, and how often it repeated since.
+    last_warning: Option<(String, Instant, u64)>,
 }
 
 type Done = (ObjectRef, Result<Action, EngineError>);
@@ -124,6 +126,7 @@ impl Runner {
             activity,
             queue_busy: None,
             stats: Arc::new(RunStats::default()),
+            last_warning: None,
         }
     }
 
@@ -308,15 +311,18 @@ impl Runner {
             }
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                let n = self.queue.failures.entry(r.clone()).or_default();
-                *n += 1;
-                tracing::warn!(object = %r, attempt = *n, "reconciliation failed: {e}");
+                let n = {
+                    let n = self.queue.failures.entry(r.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                self.warn_once(&r, n, &e.to_string());
                 if once {
-                    if *n < ONCE_ATTEMPTS {
+                    if n < ONCE_ATTEMPTS {
                         self.queue.push(r.clone());
                     }
                 } else {
-                    let backoff = Duration::from_millis(500 * 2u64.saturating_pow((*n).min(16))).min(MAX_BACKOFF);
+                    let backoff = Duration::from_millis(500 * 2u64.saturating_pow(n.min(16))).min(MAX_BACKOFF);
                     self.queue.schedule(r.clone(), backoff);
                 }
             }
@@ -327,6 +333,32 @@ impl Runner {
         self.refresh_busy();
     }
 }
+
+impl Runner {
+    /// Logs a failed reconcile as a warning, unless the same failure was just logged for another object
+    /// (a full disk fails every reconcile the same way): then at debug level, and counted.
+    fn warn_once(&mut self, r: &ObjectRef, attempt: u32, message: &str) {
+        let now = Instant::now();
+        match &mut self.last_warning {
+            Some((last, at, repeats)) if last == message && now.duration_since(*at) < WARNING_QUIET => {
+                *repeats += 1;
+                tracing::debug!(object = %r, attempt, "reconciliation failed: {message}");
+            }
+            _ => {
+                if let Some((last, _, repeats)) = self.last_warning.take()
+                    && repeats > 0
+                {
+                    tracing::warn!("the previous failure happened {repeats} more time(s): {last}");
+                }
+                tracing::warn!(object = %r, attempt, "reconciliation failed: {message}");
+                self.last_warning = Some((message.to_string(), now, 0));
+            }
+        }
+    }
+}
+
+/// How long the same failure is logged only once.
+const WARNING_QUIET: Duration = Duration::from_secs(10);
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

@@ -93,3 +93,58 @@ fn fifos_and_broken_links_are_reported_not_read() {
     assert!(text(&out).contains("link.yaml: is a symbolic link whose target cannot be read"), "{}", text(&out));
     assert_eq!(site.files(), before);
 }
+
+/// Many Works with some content: more state than a nearly full disk takes.
+fn many_works(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Work\nmetadata: {{name: many-{i}, namespace: default}}\n\
+                 spec:\n  promiseName: many\n  resourceName: many-{i}\n  workloadGroups:\n  - destinationSelectors:\n    \
+                 - matchLabels: {{environment: dev}}\n    workloads:\n    - {{filepath: f.yaml, content: \"{}\"}}\n",
+                "x".repeat(2000)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Trust defect 3: when the state database cannot be written (here its files may not grow, as on a
+/// full disk), no state store is written, the failure is logged once (not once per object) and the run
+/// exits 1. Once state can be written again, everything converges, and deleting the Works later removes
+/// their files: nothing is orphaned.
+#[test]
+fn state_that_cannot_be_written_stops_every_store_write() {
+    let site = Site::quickstart();
+    assert_eq!(code(&site.run_once()), 0);
+    let before = site.files();
+    let commits = site.commits();
+    site.write("many.yaml", &many_works(200));
+    let largest = std::fs::read_dir(site.platform.join(".waybill"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap();
+    let limited = format!(
+        "trap '' XFSZ; exec prlimit --fsize={} {} run --once --quiet --platform {}",
+        largest + 16 * 1024,
+        env!("CARGO_BIN_EXE_waybill"),
+        site.dir_arg()
+    );
+    let out = std::process::Command::new("sh").args(["-c", &limited]).output().expect("sh and prlimit");
+    let output = text(&out);
+    assert_eq!(code(&out), 1, "{output}");
+    assert!(output.contains("failed to write state database"), "{output}");
+    assert!(output.matches("reconciliation failed").count() <= 2, "logged once, not per object:\n{output}");
+    assert_eq!(site.commits(), commits, "nothing is written while state is not durable");
+    assert_eq!(site.files(), before);
+
+    let out = site.run_once();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(site.files().keys().filter(|k| k.contains("/many/")).count(), 200);
+    std::fs::remove_file(site.platform.join("many.yaml")).unwrap();
+    let out = site.run_once();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(site.files(), before, "every file of the removed Works is gone");
+}
