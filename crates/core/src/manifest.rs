@@ -172,7 +172,11 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
             )]),
         );
     };
-    let identity = (!name.is_empty()).then(|| ObjectRef::new(kind, namespace, name));
+    // Only a name an object can have identifies one: anything else (a newline, say) would travel into
+    // every message about it.
+    let identity = crate::labels::is_dns_subdomain(name)
+        .then(|| ObjectRef::new(kind, namespace, name))
+        .filter(|r| r.namespace.is_empty() || crate::labels::is_dns_subdomain(&r.namespace));
     let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     if api_version != kind.api_version() {
         let reason = format!("must be {} for kind {kind}", kind.api_version());
@@ -290,6 +294,16 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].starts_with("malformed YAML at line 5, column 1: duplicate mapping key"), "{errs:?}");
         assert!(!errs[0].contains("DuplicateKeyPolicy") && errs[0].matches("line").count() == 1, "{errs:?}");
+    }
+
+    #[test]
+    fn a_name_no_object_can_have_identifies_nothing() {
+        let text =
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: \"a\\nb\"}\nspec: {}\n";
+        let docs = parse(text);
+        assert_eq!(docs[0].identity, None);
+        let errs = errors(text);
+        assert!(errs.iter().all(|e| !e.contains('\n')), "{errs:?}");
     }
 
     #[test]

@@ -12,6 +12,13 @@ pub enum LocalError {
     ReadState(rusqlite::Error),
     #[error("failed to write state database: {0}")]
     WriteState(String),
+    #[error(
+        "refusing state database {path}: {why}. It records what Waybill wrote into each state store; \
+         starting afresh would forget it, and files of objects removed later would stay behind. Restore the \
+         state directory from a backup, or move it aside to start from empty state (then remove stale files \
+         from the state stores by hand)"
+    )]
+    DamagedState { path: PathBuf, why: String },
     #[error("state directory {0} is in use by another `waybill run`; stop it first")]
     Locked(PathBuf),
     #[error("failed to read {path}: {cause}")]

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod error;
+pub mod integrity;
 pub mod loader;
 pub mod manifests;
 pub mod objects;

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
 use crate::error::{LocalError, Result};
+use crate::integrity;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, source TEXT);
@@ -82,11 +83,16 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
 }
 
 /// Opens (creating if needed) the database at `path`, returns what it holds and a persister writing to it.
+/// A database that existed but no longer reads as Waybill's is refused ([`integrity`]).
 pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
+    let found = integrity::inspect(path)?;
     let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-        .and_then(|()| conn.execute_batch(SCHEMA))
         .map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
+    if found == integrity::Found::Database {
+        integrity::check_tables(&conn, path)?;
+    }
+    conn.execute_batch(SCHEMA).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     let snapshot = read_all(&conn)?;
     let (tx, rx) = std_mpsc::channel();
     let path_buf = path.to_path_buf();
@@ -99,10 +105,11 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
 
 /// Reads a database without writing to it (for `waybill status` and `waybill plan`).
 pub fn read_only(path: &Path) -> Result<Snapshot> {
-    if !path.exists() {
+    if integrity::inspect(path)? == integrity::Found::Nothing {
         return Err(LocalError::NoState(path.parent().map(Path::to_path_buf).unwrap_or_default()));
     }
     let conn = open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    integrity::check_tables(&conn, path)?;
     read_all(&conn)
 }
 

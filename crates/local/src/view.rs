@@ -28,6 +28,15 @@ impl Row {
     }
 }
 
+/// `text` on one table line: control characters (a newline in a message, say) are escaped, so a row is
+/// always one line.
+pub fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 /// The whole view: rows and the manifest problems that belong to no object.
 #[derive(Debug, Clone, Default)]
 pub struct StatusView {
@@ -119,7 +128,13 @@ impl StatusView {
                 Some(c) => (c.status.as_str().to_string(), c.reason.clone(), c.message.clone()),
                 None => ("Unknown".to_string(), String::new(), String::new()),
             };
-            lines.push([r.object.kind.as_str().to_string(), name, ready, reason, message]);
+            lines.push([
+                r.object.kind.as_str().to_string(),
+                one_line(&name),
+                ready,
+                one_line(&reason),
+                one_line(&message),
+            ]);
         }
         let widths: Vec<usize> =
             (0..4).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
@@ -134,7 +149,7 @@ impl StatusView {
         if !self.problems.is_empty() {
             out.push_str(&format!("\n{} manifest problem(s):\n", self.problems.len()));
             for p in &self.problems {
-                out.push_str(&format!("  {p}\n"));
+                out.push_str(&format!("  {}\n", one_line(p)));
             }
         }
         out
@@ -156,5 +171,18 @@ impl StatusView {
     /// Rows that are not Ready.
     pub fn not_ready(&self) -> impl Iterator<Item = &Row> {
         self.rows.iter().filter(|r| !r.is_ready())
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_always_one_line() {
+        assert_eq!(one_line("plain message"), "plain message");
+        assert_eq!(one_line("two\nlines\tand\r\u{1b}[31mred"), "two\\nlines\\tand\\r\\u{1b}[31mred");
+        let view = StatusView { rows: Vec::new(), problems: vec!["a.yaml: bad\nname".into()] };
+        assert!(view.to_table().lines().any(|l| l.contains("a.yaml: bad\\nname")));
     }
 }

@@ -73,8 +73,8 @@ async fn basic_auth_over_http_writes_to_the_remote_and_a_bad_password_is_refused
     let (status, reason, message) = store_ready(&h, "remote").await;
     assert_eq!((status.as_str(), reason.as_str()), ("False", "ErrorInitialisingWriter"));
     assert!(
-        message.starts_with("unable to clone repository: ") && message.contains("authentication failed"),
-        "{message}"
+        message.starts_with("unable to clone repository: ") && message.matches("authentication failed").count() == 1,
+        "said once: {message}"
     );
     assert!(
         h.event_messages(Kind::GitStateStore, "", "remote").iter().any(|m| m.contains("unable to clone repository"))

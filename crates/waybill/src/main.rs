@@ -2,6 +2,7 @@
 
 mod cli;
 mod progress;
+mod term;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use waybill_local::{Platform, PlatformPaths, RunOptions, Signal};
 use waybill_stores::FileChange;
 
 use cli::{Cli, Command, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
+use term::{errln, out, outln};
 
 /// Exit code when something is not Ready or a manifest has a problem.
 const NOT_READY: u8 = 2;
@@ -26,14 +28,14 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            errln!("error: failed to start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -73,7 +75,15 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut platform = Platform::open(paths.clone(), config).context("failed to open the platform")?;
     let report = platform.load();
     for p in &report.problems {
-        eprintln!("problem: {p}");
+        errln!("problem: {p}");
+    }
+    let empty = platform.status().rows.is_empty() && report.problems.is_empty();
+    if empty {
+        errln!(
+            "waybill: warning: no manifests found under {} (looked for .yaml and .yml files holding \
+             Destinations, GitStateStores, BucketStateStores, Works or Secrets)",
+            paths.platform.display()
+        );
     }
     let mut runner = platform.runner();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -85,24 +95,27 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let progress = (!args.quiet).then(|| progress::Progress::start(runner.stats(), platform.engine.clone()));
     if !args.once {
-        eprintln!("waybill: watching {} (Ctrl-C to stop)", paths.platform.display());
+        errln!("waybill: watching {} (Ctrl-C to stop)", paths.platform.display());
     }
     platform.run(&mut runner, RunOptions { once: args.once, concurrency: args.concurrency }, rx).await?;
     drop(progress);
     drop(tx);
     let view = platform.status();
     let commits = platform.revisions();
+    if args.once && empty {
+        return Ok(NOT_READY);
+    }
     if args.once {
-        println!("{}", view.to_table().trim_end());
-        println!();
-        println!("{}; {commits} commit(s) this run", view.counts());
+        outln!("{}", view.to_table().trim_end());
+        outln!();
+        outln!("{}; {commits} commit(s) this run", view.counts());
         if !view.all_ready() {
             let not_ready = view.not_ready().count();
-            eprintln!("waybill: {not_ready} object(s) not Ready, {} manifest problem(s)", view.problems.len());
+            errln!("waybill: {not_ready} object(s) not Ready, {} manifest problem(s)", view.problems.len());
             return Ok(NOT_READY);
         }
     } else {
-        eprintln!("waybill: stopped; {commits} commit(s) this run");
+        errln!("waybill: stopped; {commits} commit(s) this run");
     }
     Ok(0)
 }
@@ -121,7 +134,7 @@ fn spawn_signal_handler(tx: mpsc::UnboundedSender<Signal>) {
             _ = tokio::signal::ctrl_c() => {}
             _ = term => {}
         }
-        eprintln!("\nwaybill: stopping (finishing reconciles in flight)");
+        errln!("\nwaybill: stopping (finishing reconciles in flight)");
         let _ = tx.send(Signal::Shutdown);
     });
 }
@@ -130,9 +143,9 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let paths = paths(&args.platform)?;
     let view = waybill_local::stored_status(&paths)?;
     match args.output {
-        Output::Table => print!("{}", view.to_table()),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&view.to_list())?),
-        Output::Yaml => print!("{}", serde_saphyr::to_string(&view.to_list()).context("failed to render YAML")?),
+        Output::Table => out!("{}", view.to_table()),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&view.to_list())?),
+        Output::Yaml => out!("{}", serde_saphyr::to_string(&view.to_list()).context("failed to render YAML")?),
     }
     Ok(0)
 }
@@ -140,13 +153,13 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
 fn validate(args: ValidateArgs) -> u8 {
     let problems = waybill_local::validate::validate_paths(&args.paths);
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     if problems.is_empty() {
-        eprintln!("all manifests are valid");
+        errln!("all manifests are valid");
         0
     } else {
-        eprintln!("{} problem(s)", problems.len());
+        errln!("{} problem(s)", problems.len());
         1
     }
 }
@@ -160,30 +173,30 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     let (_tx, rx) = mpsc::unbounded_channel();
     platform.run(&mut runner, RunOptions { once: true, concurrency: 1024 }, rx).await?;
     for p in &report.problems {
-        println!("problem: {p}");
+        outln!("problem: {p}");
     }
     let planned = platform.planned_changes().await;
     let view = platform.status();
     if planned.is_empty() {
-        println!("no state store is ready; nothing would be written");
+        outln!("no state store is ready; nothing would be written");
     }
     for (store, changes) in planned {
         if changes.is_empty() {
-            println!("{store}: no changes");
+            outln!("{store}: no changes");
             continue;
         }
-        println!("{store}: {} change(s)", changes.len());
+        outln!("{store}: {} change(s)", changes.len());
         for c in changes {
             match c {
-                FileChange::Added(p) => println!("  + {p}"),
-                FileChange::Modified(p) => println!("  ~ {p}"),
-                FileChange::Deleted(p) => println!("  - {p}"),
+                FileChange::Added(p) => outln!("  + {p}"),
+                FileChange::Modified(p) => outln!("  ~ {p}"),
+                FileChange::Deleted(p) => outln!("  - {p}"),
             }
         }
     }
     for row in view.not_ready() {
         if let Some(c) = row.ready() {
-            println!("not ready: {} ({}: {})", row.object, c.reason, c.message);
+            outln!("not ready: {} ({}: {})", row.object, c.reason, c.message);
         }
     }
     Ok(0)

@@ -1,6 +1,6 @@
 //! Progress of a long run: a line redrawn in place on a terminal, plain lines otherwise.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use waybill_engine::Engine;
 use waybill_local::objects::ObjectStore;
 use waybill_local::runner::RunStats;
+
+use crate::term::{err, errln};
 
 /// Prints progress until dropped.
 pub struct Progress {
@@ -42,10 +44,9 @@ impl Progress {
                 let now = stats.reconciles.load(Ordering::Relaxed);
                 let busy = stats.running.load(Ordering::Relaxed) > 0 || stats.queued.load(Ordering::Relaxed) > 0;
                 if tty {
-                    eprint!("\r\x1b[2K{}", line(&stats, &engine, started));
-                    let _ = std::io::stderr().flush();
+                    err!("\r\x1b[2K{}", line(&stats, &engine, started));
                 } else if busy || now != last_reconciles {
-                    eprintln!("progress: {}", line(&stats, &engine, started).trim_start());
+                    errln!("progress: {}", line(&stats, &engine, started).trim_start());
                 }
                 last_reconciles = now;
             }
@@ -58,8 +59,7 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.task.abort();
         if self.tty {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
+            err!("\r\x1b[2K");
         }
     }
 }

@@ -148,3 +148,88 @@ fn state_that_cannot_be_written_stops_every_store_write() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(site.files(), before, "every file of the removed Works is gone");
 }
+
+/// Trust defect 12: a reader that closes the pipe early (`waybill validate | head -1`) ends the program
+/// quietly with the shell's code for it, never a panic.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let site = Site::quickstart();
+    let bad: String =
+        (0..3000).map(|i| format!("apiVersion: v1\nkind: Gadget\nmetadata: {{name: g{i}}}\n---\n")).collect();
+    site.write("gadgets.yaml", &bad);
+    for args in [vec!["validate", site.dir_arg()], vec!["plan", "--platform", site.dir_arg()]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waybill"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(matches!(out.status.code(), Some(141) | Some(1) | Some(0)), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
+/// Trust defect 12: a state database zeroed or truncated while its write-ahead log survives is refused
+/// with a way out, never taken for fresh state (which would forget what was written where).
+#[test]
+fn a_damaged_state_database_is_refused_not_replaced() {
+    for damage in ["zeroed", "truncated", "removed"] {
+        let site = Site::quickstart();
+        assert_eq!(code(&site.run_once()), 0);
+        let before = site.files();
+        // A run killed with SIGKILL leaves its write-ahead log behind.
+        let mut running = std::process::Command::new(env!("CARGO_BIN_EXE_waybill"))
+            .args(["run", "--quiet", "--platform", site.dir_arg()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let db = site.platform.join(".waybill/state.db");
+        let wal = site.platform.join(".waybill/state.db-wal");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        running.kill().unwrap();
+        running.wait().unwrap();
+        assert!(wal.exists(), "the killed run left its write-ahead log");
+        let len = std::fs::metadata(&db).unwrap().len() as usize;
+        match damage {
+            "zeroed" => std::fs::write(&db, vec![0u8; len]).unwrap(),
+            "truncated" => std::fs::write(&db, b"").unwrap(),
+            _ => std::fs::remove_file(&db).unwrap(),
+        }
+        std::fs::remove_file(site.platform.join("works.yaml")).unwrap();
+        for args in [
+            vec!["run", "--once", "--quiet", "--platform", site.dir_arg()],
+            vec!["status", "--platform", site.dir_arg()],
+        ] {
+            let out = site.waybill(&args);
+            assert_eq!(code(&out), 1, "{damage} {args:?}: {}", text(&out));
+            assert!(text(&out).contains("refusing state database"), "{damage}: {}", text(&out));
+            assert!(text(&out).contains("move it aside"), "{damage}: {}", text(&out));
+        }
+        assert_eq!(site.files(), before, "{damage}: nothing was deleted");
+    }
+}
+
+/// Trust defect 12: `run` over a directory with nothing to do says so and, with `--once`, exits 2
+/// (a wrong `--platform` is the likely cause), instead of succeeding silently.
+#[test]
+fn an_empty_platform_directory_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("README.md"), "not a manifest\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["run", "--once", "--quiet", "--platform"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("no manifests found under"), "{}", text(&out));
+}

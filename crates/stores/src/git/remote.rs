@@ -67,6 +67,8 @@ fn classify(context: &str, e: &git2::Error, diagnosis: &Diagnosis) -> StoreError
         || lower.contains("401")
         || lower.contains("403")
     {
+        // The credentials callback already says "authentication failed: …"; say it once.
+        let text = text.strip_prefix("authentication failed: ").unwrap_or(text);
         return StoreError::PermissionDenied(format!("{context}: authentication failed: {text}"));
     }
     if e.code() == ErrorCode::Certificate {
