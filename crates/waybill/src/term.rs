@@ -10,10 +10,10 @@ pub const CLOSED_PIPE: i32 = 141;
 /// Writes to standard output; a closed pipe ends the program (see the module documentation).
 pub fn write_out(text: std::fmt::Arguments<'_>) {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(CLOSED_PIPE);
-        }
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(CLOSED_PIPE);
     }
 }
 
