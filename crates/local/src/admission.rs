@@ -4,6 +4,7 @@
 //! (difference 17).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use waybill_core::api::Destination;
 use waybill_core::layout::StorePath;
@@ -23,6 +24,10 @@ pub struct AdmissionReport {
     pub deleted: usize,
     /// Every problem, one line each (file, document, object, field, reason).
     pub problems: Vec<String>,
+    /// Objects missing from the manifests whose deletion waits until the change has settled.
+    pub held: Vec<(ObjectRef, String)>,
+    /// When the next held deletion may happen: reload then.
+    pub next_check: Option<Duration>,
 }
 
 /// A Destination's store and directory, for clash detection.
@@ -35,8 +40,9 @@ fn overlaps(a: &StorePath, b: &StorePath) -> bool {
     a.contains(b) || b.contains(a)
 }
 
-/// Applies `loaded` to `store`; see the module documentation.
-pub fn admit(store: &ObjectStore, loaded: &Loaded) -> AdmissionReport {
+/// Applies `loaded` to `store`; see the module documentation. `wait` tells, per manifest file, how long
+/// deletions caused by its change must still wait ([`crate::settle`]); `None` means now.
+pub fn admit(store: &ObjectStore, loaded: &Loaded, wait: &dyn Fn(&str) -> Option<Duration>) -> AdmissionReport {
     let mut report = AdmissionReport::default();
     let mut problems: Vec<Problem> = loaded.problems.clone();
     let mut rejected: BTreeMap<ObjectRef, Problem> = BTreeMap::new();
@@ -63,13 +69,26 @@ pub fn admit(store: &ObjectStore, loaded: &Loaded) -> AdmissionReport {
         desired.insert(id, (obj, file.as_str()));
     }
 
-    // Deletions: manifest objects that are neither desired, refused, nor from a file that failed to parse.
+    // Deletions: manifest objects that are neither desired, refused, nor from a file that failed to
+    // parse, once the change that removed them has settled.
     for (id, source) in store.manifest_objects() {
         let retained = rejected.contains_key(&id) || loaded.retains(&source);
-        if !desired.contains_key(&id) && !retained && store.delete_ref(&id).is_ok() {
-            report.deleted += 1;
+        if desired.contains_key(&id) || retained {
+            continue;
+        }
+        match wait(&source) {
+            None => {
+                if store.delete_ref(&id).is_ok() {
+                    report.deleted += 1;
+                }
+            }
+            Some(left) => {
+                report.next_check = Some(report.next_check.map_or(left, |n| n.min(left)));
+                report.held.push((id, source));
+            }
         }
     }
+    report.held.sort();
 
     // Destination directory clashes, oldest accepted first.
     let mut stored: Vec<Destination> = store
@@ -162,7 +181,7 @@ mod tests {
         let store = ObjectStore::new(Vec::new(), None);
         let loaded =
             Loaded { objects: objects.into_iter().map(|o| (o, "d.yaml".to_string())).collect(), ..Default::default() };
-        let report = admit(&store, &loaded);
+        let report = admit(&store, &loaded, &|_| None);
         let names = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
         (names, report)
     }
@@ -210,7 +229,7 @@ mod tests {
         let store = ObjectStore::new(Vec::new(), None);
         let first =
             Loaded { objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into())], ..Default::default() };
-        admit(&store, &first);
+        admit(&store, &first, &|_| None);
         let both = Loaded {
             objects: vec![
                 (dest("zz", "GitStateStore", "s", "p"), "a.yaml".into()),
@@ -218,7 +237,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let report = admit(&store, &both);
+        let report = admit(&store, &both, &|_| None);
         let names: Vec<String> = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
         assert_eq!(names, vec!["zz"]);
         assert!(report.problems[0].contains("Destination/aa"));

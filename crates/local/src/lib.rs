@@ -10,6 +10,7 @@ pub mod objects;
 pub mod persist;
 pub mod platform;
 pub mod runner;
+pub mod settle;
 pub mod triggers;
 pub mod validate;
 pub mod view;

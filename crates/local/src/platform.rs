@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use waybill_engine::{ControlPlane, Engine, EngineConfig};
@@ -15,6 +16,7 @@ use crate::loader::Loader;
 use crate::objects::ObjectStore;
 use crate::persist::{self, DB_FILE};
 use crate::runner::{RunOptions, Runner, Signal};
+use crate::settle::{DEFAULT_SETTLE, Renamed, Settler};
 use crate::view::{self, StatusView};
 
 /// Default name of the state directory inside the platform directory.
@@ -52,6 +54,10 @@ pub struct Platform {
     pub paths: PlatformPaths,
     pub engine: Arc<Engine<ObjectStore>>,
     loader: Loader,
+    settler: Settler,
+    renamed: Renamed,
+    /// When the last load asked to look again (held deletions).
+    next_check: Option<Duration>,
     _lock: Option<File>,
 }
 
@@ -94,13 +100,27 @@ impl Platform {
         config.base_dir = paths.platform.clone();
         let engine = Arc::new(Engine::new(store, config));
         let loader = Loader::new(&paths.platform, vec![paths.state_dir.clone()]);
-        Platform { paths, engine, loader, _lock: lock }
+        let renamed = Renamed::default();
+        let settler = Settler::new(&paths.platform, DEFAULT_SETTLE, renamed.clone());
+        Platform { paths, engine, loader, settler, renamed, next_check: None, _lock: lock }
+    }
+
+    /// How long a manifest's change must have been stable before the objects it removed are deleted
+    /// ([`crate::settle`]); zero deletes at once.
+    pub fn set_settle_period(&mut self, period: Duration) {
+        self.settler = Settler::new(&self.paths.platform, period, self.renamed.clone());
+    }
+
+    /// The record of files renamed into place, for the watcher to fill.
+    pub fn renamed(&self) -> Renamed {
+        self.renamed.clone()
     }
 
     /// Reads the manifests and admits them.
     pub fn load(&mut self) -> AdmissionReport {
-        let loaded = self.loader.load();
-        admission::admit(&self.engine.cp, &loaded)
+        let report = load_and_admit(&mut self.loader, &self.settler, &self.engine.cp);
+        self.next_check = report.next_check;
+        report
     }
 
     /// A runner over this platform's engine.
@@ -116,18 +136,20 @@ impl Platform {
         signals: mpsc::UnboundedReceiver<Signal>,
     ) -> Result<()> {
         runner.enqueue_all();
-        let loader = &mut self.loader;
+        runner.reload_after(self.next_check);
+        let (loader, settler) = (&mut self.loader, &self.settler);
         let store = self.engine.cp.clone();
         runner
             .run(opts, signals, || {
-                let loaded = loader.load();
-                let report = admission::admit(&store, &loaded);
+                let report = load_and_admit(loader, settler, &store);
                 tracing::info!(
                     applied = report.applied,
                     deleted = report.deleted,
+                    held = report.held.len(),
                     problems = report.problems.len(),
                     "manifests reloaded"
                 );
+                report.next_check
             })
             .await;
         self.engine.cp.sync().await.map_err(|e| LocalError::Engine(e.into()))?;
@@ -156,6 +178,26 @@ impl Platform {
     pub fn revisions(&self) -> u64 {
         self.engine.stores.all().iter().map(|(_, w)| w.stats().revisions()).sum()
     }
+}
+
+/// One load: read what changed, admit it, and say which deletions wait for their change to settle.
+fn load_and_admit(loader: &mut Loader, settler: &Settler, store: &ObjectStore) -> AdmissionReport {
+    let loaded = loader.load();
+    let report = admission::admit(store, &loaded, &|source| settler.wait(source));
+    if !report.held.is_empty() {
+        let held: Vec<String> = report.held.iter().take(5).map(|(id, file)| format!("{id} ({file})")).collect();
+        let more = report.held.len().saturating_sub(held.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let wait = report.next_check.unwrap_or_default();
+        tracing::warn!(
+            "{} object(s) are missing from their manifests: {}{more}; they are deleted once the change has been \
+             stable for {:.1}s more (--settle)",
+            report.held.len(),
+            held.join(", "),
+            wait.as_secs_f64()
+        );
+    }
+    report
 }
 
 /// The status view stored in a state directory, read without disturbing a running `waybill run`.

@@ -107,6 +107,8 @@ pub struct Runner {
     stats: Arc<RunStats>,
     /// The last failure logged as a warning, when, and how often it repeated since.
     last_warning: Option<(String, Instant, u64)>,
+    /// When the manifests must be read again (deletions wait for their change to settle).
+    reload_at: Option<Instant>,
 }
 
 type Done = (ObjectRef, Result<Action, EngineError>);
@@ -127,6 +129,7 @@ impl Runner {
             queue_busy: None,
             stats: Arc::new(RunStats::default()),
             last_warning: None,
+            reload_at: None,
         }
     }
 
@@ -136,6 +139,12 @@ impl Runner {
 
     pub fn engine(&self) -> &Arc<Engine<ObjectStore>> {
         &self.engine
+    }
+
+    /// Reads the manifests again after `after` (`None`: no reload is due). A run with `once` does not
+    /// end before that reload.
+    pub fn reload_after(&mut self, after: Option<Duration>) {
+        self.reload_at = after.map(|d| Instant::now() + d);
     }
 
     /// Queues every object, as controllers do when they start, in phases: state stores first (so
@@ -228,12 +237,13 @@ impl Runner {
     }
 
     /// Runs until quiescent (`once`) or until `signals` says [`Signal::Shutdown`] (or closes).
-    /// `on_reload` re-reads the manifests and admits them.
+    /// `on_reload` re-reads the manifests and admits them; it returns when it must run again (held
+    /// deletions), if it must.
     pub async fn run(
         &mut self,
         opts: RunOptions,
         mut signals: mpsc::UnboundedReceiver<Signal>,
-        mut on_reload: impl FnMut(),
+        mut on_reload: impl FnMut() -> Option<Duration>,
     ) {
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let mut signals_open = true;
@@ -264,7 +274,7 @@ impl Runner {
                 if self.queue.ready.is_empty() && self.release_deferred() {
                     continue;
                 }
-                if opts.once && self.queue.ready.is_empty() {
+                if opts.once && self.queue.ready.is_empty() && self.reload_at.is_none() {
                     break;
                 }
                 if !self.queue.ready.is_empty() {
@@ -272,6 +282,7 @@ impl Runner {
                 }
             }
             let deadline = if opts.once { None } else { self.queue.next_deadline() };
+            let reload_at = self.reload_at;
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                     Ok((r, result)) => self.finish(r, result, opts.once),
@@ -280,11 +291,18 @@ impl Runner {
                 Some(change) = self.changes.recv() => self.handle_change(&change),
                 Some(event) = self.ready_stores.recv() => self.registry_event(event),
                 signal = signals.recv(), if signals_open => match signal {
-                    Some(Signal::Reload) => on_reload(),
+                    Some(Signal::Reload) => {
+                        let next = on_reload();
+                        self.reload_after(next);
+                    }
                     Some(Signal::Shutdown) => break,
                     None => signals_open = false,
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => {}
+                _ = sleep_until(reload_at), if reload_at.is_some() => {
+                    let next = on_reload();
+                    self.reload_after(next);
+                }
             }
         }
         // Let reconciles in flight finish so nothing is left half-applied in memory.

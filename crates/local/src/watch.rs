@@ -11,6 +11,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::error::{LocalError, Result};
 use crate::runner::Signal;
+use crate::settle::Renamed;
 
 /// Quiet time after a change before the reload is requested.
 const DEBOUNCE: Duration = Duration::from_millis(25);
@@ -50,8 +51,14 @@ fn relevant(path: &Path, root: &Path, skip: &[PathBuf], repos: &Mutex<HashMap<Pa
     }
 }
 
-/// Starts watching `root` (recursively); reload requests go to `signals`.
-pub fn watch(root: &Path, skip: Vec<PathBuf>, signals: mpsc::UnboundedSender<Signal>) -> Result<DirWatch> {
+/// Starts watching `root` (recursively); reload requests go to `signals`, and files renamed into place
+/// (written whole, the atomic way) are noted in `renamed` ([`crate::settle`]).
+pub fn watch(
+    root: &Path,
+    skip: Vec<PathBuf>,
+    signals: mpsc::UnboundedSender<Signal>,
+    renamed: Renamed,
+) -> Result<DirWatch> {
     let notify = Arc::new(Notify::new());
     let repos = Arc::new(Mutex::new(HashMap::new()));
     let (root_buf, n) = (root.to_path_buf(), notify.clone());
@@ -61,6 +68,12 @@ pub fn watch(root: &Path, skip: Vec<PathBuf>, signals: mpsc::UnboundedSender<Sig
             && !matches!(event.kind, notify::EventKind::Access(_))
             && event.paths.iter().any(|p| relevant(p, &root_buf, &skip, &repos))
         {
+            use notify::event::{ModifyKind, RenameMode};
+            if let notify::EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) = event.kind
+                && let Some(to) = event.paths.last()
+            {
+                renamed.note(to);
+            }
             n.notify_one();
         }
     })
@@ -91,7 +104,7 @@ mod tests {
         let file = root.join("w.yaml");
         std::fs::write(&file, "a: 1\n").unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let _watch = watch(&root, vec![root.join(".waybill")], tx).unwrap();
+        let _watch = watch(&root, vec![root.join(".waybill")], tx, Renamed::default()).unwrap();
         for _ in 0..5 {
             let _ = std::fs::read_to_string(&file).unwrap();
         }

@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// Never show the progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// How long a manifest must stay unchanged before the objects it no longer holds are deleted (a file
+    /// rewritten in two steps must not delete live workloads in between); a file renamed into place
+    /// applies at once. 0 deletes at once.
+    #[arg(long, default_value = "3s", value_parser = parse_duration, env = "WAYBILL_SETTLE")]
+    pub settle: Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

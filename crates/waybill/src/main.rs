@@ -73,6 +73,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         ..EngineConfig::default()
     };
     let mut platform = Platform::open(paths.clone(), config).context("failed to open the platform")?;
+    platform.set_settle_period(args.settle);
     let report = platform.load();
     for p in &report.problems {
         errln!("problem: {p}");
@@ -91,7 +92,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         None
     } else {
         spawn_signal_handler(tx.clone());
-        Some(waybill_local::watch::watch(&paths.platform, vec![paths.state_dir.clone()], tx.clone())?)
+        let skip = vec![paths.state_dir.clone()];
+        Some(waybill_local::watch::watch(&paths.platform, skip, tx.clone(), platform.renamed())?)
     };
     let progress = (!args.quiet).then(|| progress::Progress::start(runner.stats(), platform.engine.clone()));
     if !args.once {

@@ -125,3 +125,57 @@ fn a_kill_in_the_middle_of_a_burst_loses_nothing() {
         vec!["dev/dependencies/kratix-canary-namespace.yaml", "dev/resources/kratix-canary-configmap.yaml"]
     );
 }
+
+/// Commit messages on `main`, newest first.
+fn messages(repo: &Path) -> Vec<String> {
+    let Ok(repo) = git2::Repository::open(repo) else { return Vec::new() };
+    let mut walk = repo.revwalk().unwrap();
+    if walk.push_ref("refs/heads/main").is_err() {
+        return Vec::new();
+    }
+    walk.filter_map(Result::ok).map(|oid| repo.find_commit(oid).unwrap().message().unwrap_or("").to_string()).collect()
+}
+
+/// Trust defect 6: a manifest rewritten in two steps (truncated to half, then completed 50 ms later, as
+/// editors and tools do) never deletes what the half lacked; a file removed stays applied until the
+/// settle period has passed; a file renamed into place applies at once, deletions included.
+#[test]
+fn a_half_written_manifest_deletes_nothing_and_a_rename_applies_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with_store(dir.path());
+    let all: String = (0..10).map(|i| work(i, "v")).collect::<Vec<_>>().join("---\n");
+    let half: String = (0..5).map(|i| work(i, "v")).collect::<Vec<_>>().join("---\n");
+    std::fs::write(platform.join("works/all.yaml"), &all).unwrap();
+    let repo = platform.join("state.git");
+    let mut child = spawn(&platform);
+    wait_for("the burst", Duration::from_secs(60), || files(&repo).len() == 12);
+    let commits = messages(&repo).len();
+
+    for _ in 0..3 {
+        std::fs::write(platform.join("works/all.yaml"), &half).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(platform.join("works/all.yaml"), &all).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(files(&repo).len(), 12, "nothing was deleted");
+    assert_eq!(messages(&repo).len(), commits, "no commit at all: {:?}", messages(&repo));
+
+    // Removed: still applied within the settle period, deleted after it.
+    std::fs::write(platform.join("works/extra.yaml"), work(20, "x")).unwrap();
+    wait_for("the extra Work", Duration::from_secs(30), || files(&repo).len() == 13);
+    std::fs::remove_file(platform.join("works/extra.yaml")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(files(&repo).len(), 13, "deleted before the settle period");
+    wait_for("the deletion after the settle period", Duration::from_secs(30), || files(&repo).len() == 12);
+
+    // Renamed into place: the half applies at once.
+    std::fs::write(platform.join("works/.all.yaml.tmp"), &half).unwrap();
+    std::fs::rename(platform.join("works/.all.yaml.tmp"), platform.join("works/all.yaml")).unwrap();
+    let renamed = Instant::now();
+    wait_for("the rename to apply", Duration::from_secs(30), || files(&repo).len() == 7);
+    assert!(renamed.elapsed() < Duration::from_millis(2500), "took {:?}", renamed.elapsed());
+
+    signal(&child, "-TERM");
+    let _ = child.wait();
+}

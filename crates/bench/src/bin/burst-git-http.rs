@@ -176,7 +176,8 @@ async fn main() -> anyhow::Result<()> {
     let mut runner = running.runner();
     let stats = runner.stats();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let watch = waybill_local::watch::watch(&paths.platform, vec![paths.state_dir.clone()], tx.clone())?;
+    let skip = vec![paths.state_dir.clone()];
+    let watch = waybill_local::watch::watch(&paths.platform, skip, tx.clone(), running.renamed())?;
     let task = tokio::spawn(async move {
         let result = running.run(&mut runner, RunOptions { once: false, concurrency: 4096 }, rx).await;
         drop(watch);

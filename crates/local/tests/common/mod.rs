@@ -67,7 +67,7 @@ impl Harness {
             self.started = true;
         }
         let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.runner.run(RunOptions { once: true, concurrency: 256 }, rx, || {}).await;
+        self.runner.run(RunOptions { once: true, concurrency: 256 }, rx, || None).await;
     }
 
     pub async fn get<K: Resource>(&self, namespace: &str, name: &str) -> Option<K> {
