@@ -4,16 +4,17 @@
 //! (difference 17).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Duration;
 
 use waybill_core::api::Destination;
-use waybill_core::layout::StorePath;
 use waybill_core::manifest::Problem;
 use waybill_core::validation::FieldError;
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
 use crate::manifests::Loaded;
 use crate::objects::ObjectStore;
+use crate::occupancy::{self, Occupant};
 
 /// What one admission pass did.
 #[derive(Debug, Default, Clone)]
@@ -30,19 +31,15 @@ pub struct AdmissionReport {
     pub next_check: Option<Duration>,
 }
 
-/// A Destination's store and directory, for clash detection.
-fn occupancy(d: &Destination) -> Option<(String, StorePath)> {
-    let r = d.spec.state_store_ref.as_ref()?;
-    Some((format!("{}/{}", r.kind, r.name), StorePath::for_destination(d).ok()?))
-}
-
-fn overlaps(a: &StorePath, b: &StorePath) -> bool {
-    a.contains(b) || b.contains(a)
-}
-
 /// Applies `loaded` to `store`; see the module documentation. `wait` tells, per manifest file, how long
 /// deletions caused by its change must still wait ([`crate::settle`]); `None` means now.
-pub fn admit(store: &ObjectStore, loaded: &Loaded, wait: &dyn Fn(&str) -> Option<Duration>) -> AdmissionReport {
+/// Relative local store URLs are resolved against `base_dir` (the platform directory).
+pub fn admit(
+    store: &ObjectStore,
+    loaded: &Loaded,
+    base_dir: &Path,
+    wait: &dyn Fn(&str) -> Option<Duration>,
+) -> AdmissionReport {
     let mut report = AdmissionReport::default();
     let mut problems: Vec<Problem> = loaded.problems.clone();
     let mut rejected: BTreeMap<ObjectRef, Problem> = BTreeMap::new();
@@ -108,39 +105,45 @@ pub fn admit(store: &ObjectStore, loaded: &Loaded, wait: &dyn Fn(&str) -> Option
     for (id, _) in desired.iter().filter(|(id, _)| id.kind == Kind::Destination && !stored_names.contains(&id.name)) {
         order.push((id.name.clone(), None));
     }
-    let mut accepted: Vec<(String, String, StorePath)> = Vec::new();
+    // A Destination's store as it will be: the manifest's version, else the stored one.
+    let desired_stores: BTreeMap<ObjectRef, AnyObject> = desired
+        .iter()
+        .filter(|(id, _)| occupancy::is_store(id.kind))
+        .map(|(id, (o, _))| (id.clone(), (*o).clone()))
+        .collect();
+    let store_object = |d: &Destination| -> Option<AnyObject> {
+        let r = occupancy::store_of(d)?;
+        desired_stores.get(&r).cloned().or_else(|| store.get_any(&r))
+    };
+    let mut accepted: Vec<Occupant> = Vec::new();
     for (name, current) in order {
         let id = ObjectRef::cluster(Kind::Destination, &name);
         let wanted = desired.get(&id).and_then(|(o, f)| match o {
-            AnyObject::Destination(d) => Some((d, *f)),
+            AnyObject::Destination(d) => Some((d.clone(), *f)),
             _ => None,
         });
         if let Some((d, file)) = wanted
-            && let Some((store_key, dir)) = occupancy(d)
+            && let Some(me) = occupancy::occupant(&d, store_object(&d).as_ref(), base_dir)
         {
-            let clash = accepted.iter().find(|(_, k, other)| *k == store_key && overlaps(&dir, other));
-            if let Some((other_name, _, other_dir)) = clash {
-                let reason = format!(
-                    "directory {:?} overlaps directory {:?} of Destination {other_name:?} on {store_key}",
-                    display_dir(&dir),
-                    display_dir(other_dir)
-                );
+            if let Some(other) = occupancy::clash(&accepted, &me) {
                 let problem = Problem {
                     file: file.to_string(),
                     position: String::new(),
                     identity: Some(id.clone()),
-                    error: FieldError::new("spec.path", reason),
+                    error: FieldError::new("spec.path", occupancy::reason(&me, other)),
                 };
                 problems.push(problem.clone());
                 rejected.insert(id.clone(), problem);
                 desired.remove(&id);
             } else {
-                accepted.push((name, store_key, dir));
+                accepted.push(me);
                 continue;
             }
         }
-        if let Some(occupied) = current.as_ref().and_then(occupancy) {
-            accepted.push((name, occupied.0, occupied.1));
+        if let Some(occupied) =
+            current.as_ref().and_then(|d| occupancy::occupant(d, store_object(d).as_ref(), base_dir))
+        {
+            accepted.push(occupied);
         }
     }
 
@@ -154,10 +157,6 @@ pub fn admit(store: &ObjectStore, loaded: &Loaded, wait: &dyn Fn(&str) -> Option
     let rejections = rejected.into_iter().map(|(id, p)| (id, p.to_string())).collect();
     store.record_admission(rejections, report.problems.clone());
     report
-}
-
-fn display_dir(dir: &StorePath) -> String {
-    if dir.is_root() { ".".to_string() } else { dir.to_string() }
 }
 
 #[cfg(test)]
@@ -181,7 +180,7 @@ mod tests {
         let store = ObjectStore::new(Vec::new(), None);
         let loaded =
             Loaded { objects: objects.into_iter().map(|o| (o, "d.yaml".to_string())).collect(), ..Default::default() };
-        let report = admit(&store, &loaded, &|_| None);
+        let report = admit(&store, &loaded, Path::new("/platform"), &|_| None);
         let names = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
         (names, report)
     }
@@ -229,7 +228,7 @@ mod tests {
         let store = ObjectStore::new(Vec::new(), None);
         let first =
             Loaded { objects: vec![(dest("zz", "GitStateStore", "s", "p"), "a.yaml".into())], ..Default::default() };
-        admit(&store, &first, &|_| None);
+        admit(&store, &first, Path::new("/platform"), &|_| None);
         let both = Loaded {
             objects: vec![
                 (dest("zz", "GitStateStore", "s", "p"), "a.yaml".into()),
@@ -237,7 +236,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let report = admit(&store, &both, &|_| None);
+        let report = admit(&store, &both, Path::new("/platform"), &|_| None);
         let names: Vec<String> = store.all_of(Kind::Destination).iter().map(|o| o.meta().name.clone()).collect();
         assert_eq!(names, vec!["zz"]);
         assert!(report.problems[0].contains("Destination/aa"));

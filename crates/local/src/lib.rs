@@ -7,6 +7,7 @@ pub mod integrity;
 pub mod loader;
 pub mod manifests;
 pub mod objects;
+pub mod occupancy;
 pub mod persist;
 pub mod platform;
 pub mod runner;

@@ -183,7 +183,7 @@ impl Platform {
 /// One load: read what changed, admit it, and say which deletions wait for their change to settle.
 fn load_and_admit(loader: &mut Loader, settler: &Settler, store: &ObjectStore) -> AdmissionReport {
     let loaded = loader.load();
-    let report = admission::admit(store, &loaded, &|source| settler.wait(source));
+    let report = admission::admit(store, &loaded, settler.root(), &|source| settler.wait(source));
     if !report.held.is_empty() {
         let held: Vec<String> = report.held.iter().take(5).map(|(id, file)| format!("{id} ({file})")).collect();
         let more = report.held.len().saturating_sub(held.len());

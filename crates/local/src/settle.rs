@@ -74,6 +74,11 @@ impl Settler {
         Settler { root: root.to_path_buf(), period, renamed, first_seen: Arc::default() }
     }
 
+    /// The platform directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// How long deletions of objects that came from `source` (a path relative to the platform
     /// directory) must still wait; `None` when they can happen now.
     pub fn wait(&self, source: &str) -> Option<Duration> {

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use waybill_core::api::Destination;
-use waybill_core::layout::StorePath;
 use waybill_core::validation;
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
 use crate::manifests::{self, Loaded};
+use crate::occupancy::{self, Occupant};
 
 /// Problems in `paths` (files, or directories walked like a platform), one line each.
 pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
@@ -31,11 +31,12 @@ pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
     let loaded = manifests::load_files(&files, &cwd);
     problems.extend(unreadable.problems.iter().map(ToString::to_string));
     problems.extend(loaded.problems.iter().map(ToString::to_string));
-    problems.extend(cross_checks(&loaded));
+    problems.extend(cross_checks(&loaded, &cwd));
     problems
 }
 
-fn cross_checks(loaded: &Loaded) -> Vec<String> {
+/// Relative local store URLs are resolved against `base_dir` (the current directory).
+fn cross_checks(loaded: &Loaded, base_dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut defined: BTreeMap<ObjectRef, &str> = BTreeMap::new();
     for (obj, file) in &loaded.objects {
@@ -92,26 +93,24 @@ fn cross_checks(loaded: &Loaded) -> Vec<String> {
         }
     }
     dests.sort_by(|a, b| a.0.metadata.name.cmp(&b.0.metadata.name));
-    let mut accepted: Vec<(String, String, StorePath)> = Vec::new();
+    let stores: BTreeMap<ObjectRef, &AnyObject> = loaded
+        .objects
+        .iter()
+        .filter(|(o, _)| occupancy::is_store(o.kind()))
+        .map(|(o, _)| (o.object_ref(), o))
+        .collect();
+    let mut accepted: Vec<Occupant> = Vec::new();
     for (d, file) in dests {
-        let (Some(r), Ok(dir)) = (&d.spec.state_store_ref, StorePath::for_destination(d)) else { continue };
-        let key = format!("{}/{}", r.kind, r.name);
-        if let Some((other, _, odir)) =
-            accepted.iter().find(|(_, k, o)| *k == key && (o.contains(&dir) || dir.contains(o)))
-        {
-            out.push(format!(
-                "{file} (Destination/{}): spec.path: directory {:?} overlaps directory {:?} of Destination {other:?} on {key}",
+        let store = occupancy::store_of(d).and_then(|r| stores.get(&r).copied());
+        let Some(me) = occupancy::occupant(d, store, base_dir) else { continue };
+        match occupancy::clash(&accepted, &me) {
+            Some(other) => out.push(format!(
+                "{file} (Destination/{}): spec.path: {}",
                 d.metadata.name,
-                show(&dir),
-                show(odir)
-            ));
-        } else {
-            accepted.push((d.metadata.name.clone(), key, dir));
+                occupancy::reason(&me, other)
+            )),
+            None => accepted.push(me),
         }
     }
     out
-}
-
-fn show(p: &StorePath) -> String {
-    if p.is_root() { ".".into() } else { p.to_string() }
 }

@@ -233,3 +233,48 @@ fn an_empty_platform_directory_is_reported() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("no manifests found under"), "{}", text(&out));
 }
+
+/// Trust defect 10: two stores on one repository (`state.git` and `./state.git`, or a path to the same
+/// directory) share its tree; a Destination on the second whose directory overlaps one on the first is
+/// refused, naming both, and what the first wrote stays whole.
+#[test]
+fn two_stores_on_one_repository_cannot_overlap() {
+    let store = |name: &str, url: &str, path: &str| {
+        format!(
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {{name: {name}}}\n\
+             spec: {{url: \"{url}\", path: \"{path}\"}}\n---\n"
+        )
+    };
+    let dest = |name: &str, store: &str, path: &str| {
+        format!(
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {{name: {name}}}\n\
+             spec:\n  path: {path}\n  stateStoreRef: {{kind: GitStateStore, name: {store}}}\n"
+        )
+    };
+    let site = Site::quickstart();
+    assert_eq!(code(&site.run_once()), 0);
+    let before = site.files();
+    let absolute = site.platform.join("state.git").display().to_string();
+    for (url, root, path) in
+        [("./state.git", "", "dev-cluster"), (absolute.as_str(), "clusters", "."), ("state.git/", "/dev-cluster/", "x")]
+    {
+        site.write("alias.yaml", &(store("alias", url, root) + &dest("aliased", "alias", path)));
+        let out = site.run_once();
+        assert_eq!(code(&out), 2, "{url} {root} {path}: {}", text(&out));
+        assert!(
+            text(&out).contains("of Destination \"dev-cluster\" on GitStateStore/default (the same repository")
+                || text(&out).contains("of Destination \"prod-cluster\" on GitStateStore/default (the same repository"),
+            "{url} {root} {path}: {}",
+            text(&out)
+        );
+        let after = site.files();
+        for (k, v) in &before {
+            assert_eq!(after.get(k), Some(v), "{url}: {k} was damaged");
+        }
+    }
+    // A directory that overlaps nothing is fine on the second store.
+    site.write("alias.yaml", &(store("alias", "./state.git", "") + &dest("aliased", "alias", "elsewhere")));
+    let out = site.run_once();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(site.files().contains_key("elsewhere/dependencies/kratix-canary-namespace.yaml"));
+}

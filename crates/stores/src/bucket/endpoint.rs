@@ -31,6 +31,14 @@ fn amazon_region(host: &str) -> Option<Option<String>> {
     None
 }
 
+/// The bucket a store writes, as the same text however its endpoint is written (scheme, case,
+/// trailing `/`): two stores on one bucket share its keys.
+pub fn bucket_identity(endpoint: &str, bucket: &str) -> String {
+    let endpoint = endpoint.trim().trim_end_matches('/');
+    let authority = endpoint.split_once("://").map(|(_, rest)| rest).unwrap_or(endpoint);
+    format!("s3://{}/{bucket}", authority.to_ascii_lowercase())
+}
+
 /// Resolves `endpoint` for `bucket`; see the module documentation.
 pub fn resolve(
     endpoint: &str,

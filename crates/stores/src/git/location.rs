@@ -57,6 +57,31 @@ pub fn classify(url: &str, base_dir: &Path) -> Result<Location, StoreError> {
     Ok(Location::Local(if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) }))
 }
 
+/// The repository `url` names, as the same text however it is written: a local path resolved (and its
+/// links followed when it exists), a remote as its host and path, whatever the transport, user, port or
+/// trailing `.git` (`https://github.com/o/r`, `git@github.com:o/r.git` and `ssh://github.com/o/r.git`
+/// are one repository). Two stores on one repository and branch share its tree.
+pub fn repository_identity(url: &str, base_dir: &Path) -> Result<String, StoreError> {
+    Ok(match classify(url, base_dir)? {
+        Location::Local(path) => {
+            let resolved = std::fs::canonicalize(&path)
+                .unwrap_or_else(|_| PathBuf::from(waybill_core::gopath::clean(&path.to_string_lossy())));
+            format!("file://{}", resolved.display())
+        }
+        Location::Remote { url, transport } => {
+            let (host, _) = host_and_port(&url, transport);
+            let path = match url.split_once("://") {
+                Some((_, rest)) => rest.split_once('/').map(|(_, p)| p).unwrap_or(""),
+                None => url.split_once(':').map(|(_, p)| p).unwrap_or(""),
+            };
+            let path = waybill_core::gopath::clean(&format!("/{}", path.trim_start_matches("~/")));
+            let path = path.trim_end_matches('/');
+            let path = path.strip_suffix(".git").unwrap_or(path);
+            format!("{}{}", host.to_ascii_lowercase(), path)
+        }
+    })
+}
+
 /// `[user@]host:path`, as Git reads it: a colon before the first slash, and not a local-looking path.
 fn is_scp_like(url: &str) -> bool {
     if url.starts_with('/') || url.starts_with('.') {
@@ -147,6 +172,29 @@ pub fn ssh_user(url: &str) -> String {
 #[cfg(test)]
 mod host_tests {
     use super::*;
+
+    #[test]
+    fn one_repository_has_one_identity_however_its_url_is_written() {
+        let base = Path::new("/platform");
+        let same = [
+            "https://github.com/org/repo.git",
+            "https://GitHub.com/org/repo",
+            "https://user@github.com:443/org/repo.git/",
+            "git@github.com:org/repo.git",
+            "ssh://git@github.com/org/repo",
+            "ssh://github.com:22/org//repo.git",
+        ];
+        let first = repository_identity(same[0], base).unwrap();
+        for url in same {
+            assert_eq!(repository_identity(url, base).unwrap(), first, "{url}");
+        }
+        assert_ne!(repository_identity("https://github.com/org/other", base).unwrap(), first);
+        let local = repository_identity("state.git", base).unwrap();
+        for url in ["./state.git", "/platform/state.git", "file:///platform/state.git", "sub/../state.git"] {
+            assert_eq!(repository_identity(url, base).unwrap(), local, "{url}");
+        }
+        assert_ne!(repository_identity("state", base).unwrap(), local);
+    }
 
     #[test]
     fn hosts_ports_and_users_are_read_from_every_url_form() {
