@@ -42,8 +42,9 @@ pub enum Op {
     /// longer has, and record `files` in `state_file`. Old entries are re-based under `dir`.
     PutTracked { dir: StorePath, state_file: StorePath, files: Vec<(StorePath, Blob)> },
     /// The `none`-mode deletion: delete what `state_file` lists, then the state file. A missing state file
-    /// means nothing was written (difference 14).
-    DeleteTracked { dir: StorePath, state_file: StorePath },
+    /// means nothing was written (difference 14). Listed files in `keep` stay: another placement now
+    /// writes them.
+    DeleteTracked { dir: StorePath, state_file: StorePath, keep: Vec<StorePath> },
 }
 
 /// What one reconcile submits to a store's writer.
@@ -53,11 +54,25 @@ pub struct ChangeSet {
     pub name: String,
     pub action: Action,
     pub ops: Vec<Op>,
+    /// The root the paths are relative to, when not the store's own `spec.path`: the store path a
+    /// Destination's files were written under before it changed (they are moved, `docs/hostile-inputs.md`).
+    pub root: Option<StorePath>,
 }
 
 impl ChangeSet {
     pub fn new(name: impl Into<String>, action: Action, ops: Vec<Op>) -> Self {
-        ChangeSet { name: name.into(), action, ops }
+        ChangeSet { name: name.into(), action, ops, root: None }
+    }
+
+    /// The same change set with paths relative to `root` instead of the store's path.
+    pub fn under_root(mut self, root: StorePath) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    /// The root this change set's paths are relative to, given the store's.
+    pub fn root_or<'a>(&'a self, store_root: &'a StorePath) -> &'a StorePath {
+        self.root.as_ref().unwrap_or(store_root)
     }
 }
 
@@ -90,7 +105,11 @@ pub fn expand(op: &Op, previous: Option<&[u8]>) -> Result<Vec<Step>, StateFileEr
             steps
         }
         Op::PutTracked { dir, state_file, files } => expand_put_tracked(dir, state_file, files, previous)?,
-        Op::DeleteTracked { dir, state_file } => expand_delete_tracked(dir, state_file, previous)?,
+        Op::DeleteTracked { dir, state_file, keep } => {
+            let mut steps = expand_delete_tracked(dir, state_file, previous)?;
+            steps.retain(|s| !matches!(s, Step::Delete(p) if keep.contains(p)));
+            steps
+        }
     })
 }
 

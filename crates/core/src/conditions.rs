@@ -67,6 +67,8 @@ pub mod placement {
     pub const FAILED_WRITE: &str = "WorkloadsFailedWrite";
     pub const INVALID_PATH: &str = "InvalidWorkloadPath";
     pub const INVALID_CONTENT: &str = "InvalidWorkloadContent";
+    /// Another placement already writes one of this placement's paths (`docs/hostile-inputs.md`).
+    pub const PATH_CONFLICT: &str = "PathConflict";
     pub const MSG_READY: &str = "Ready";
     pub const MSG_PENDING: &str = "Pending";
     pub const MSG_FAILING: &str = "Failing";

@@ -78,7 +78,8 @@ pub fn set_placement_scheduled(conditions: &mut Vec<Condition>, misplaced: bool,
         match find_condition(conditions, READY) {
             // A write failure keeps its Failing until the next write decides.
             Some(r)
-                if r.reason == wp::FAILED_WRITE || r.reason == wp::INVALID_PATH || r.reason == wp::INVALID_CONTENT =>
+                if [wp::FAILED_WRITE, wp::INVALID_PATH, wp::INVALID_CONTENT, wp::PATH_CONFLICT]
+                    .contains(&r.reason.as_str()) =>
             {
                 return changed;
             }

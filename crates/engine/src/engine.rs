@@ -85,6 +85,8 @@ pub struct Engine<C: ControlPlane> {
     pub(crate) versions: Mutex<HashMap<ObjectRef, String>>,
     /// Consecutive unreachable checks per store, for backoff.
     pub(crate) unreachable: Mutex<HashMap<crate::registry::StoreKey, u32>>,
+    /// Which placement owns which paths of each Destination.
+    pub(crate) claims: crate::claims::Claims,
 }
 
 /// How often an optimistic write is retried on a fresher copy.
@@ -99,6 +101,7 @@ impl<C: ControlPlane> Engine<C> {
             aggregates: AggregateGates::default(),
             versions: Mutex::new(HashMap::new()),
             unreachable: Mutex::new(HashMap::new()),
+            claims: crate::claims::Claims::default(),
         }
     }
 

@@ -4,9 +4,11 @@
 pub mod action;
 mod aggregate;
 pub mod backends;
+mod claims;
 mod destination;
 pub mod engine;
 pub mod error;
+mod ownership;
 mod placement;
 pub mod port;
 pub mod registry;

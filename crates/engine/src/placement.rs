@@ -18,9 +18,9 @@ use crate::error::Result;
 use crate::port::{ControlPlane, Event};
 
 /// Why a placement's change set could not be built; the reason becomes its `WriteSucceeded` reason.
-struct BuildError {
-    reason: &'static str,
-    message: String,
+pub(crate) struct BuildError {
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
 }
 
 impl BuildError {
@@ -76,7 +76,7 @@ fn check_reserved<'a>(
     paths.into_iter().try_for_each(|p| layout::check_not_reserved(p, &reserved).map_err(BuildError::path))
 }
 
-fn pipeline(placement: &WorkPlacement) -> &str {
+pub(crate) fn pipeline(placement: &WorkPlacement) -> &str {
     placement.metadata.labels.get(PIPELINE_NAME_LABEL).map(String::as_str).unwrap_or("")
 }
 
@@ -138,12 +138,14 @@ impl<C: ControlPlane> Engine<C> {
             Ok(changes) => {
                 self.cp.sync().await?;
                 let result = match changes {
-                    Some(changes) => writer.submit(changes).await,
-                    None => self.write_aggregate(&dest, &dir, &writer, &placement, None).await,
+                    Some(changes) => self.claim_and_submit(&placement, &dest, &dir, &writer, changes).await,
+                    None => Ok(self.write_aggregate(&dest, &dir, &writer, &placement, None).await),
                 };
-                result.map_err(|e| {
-                    self.note_store_error(&dest, &e);
-                    BuildError::store(&e)
+                result.and_then(|r| {
+                    r.map_err(|e| {
+                        self.note_store_error(&dest, &e);
+                        BuildError::store(&e)
+                    })
                 })
             }
         };
@@ -311,25 +313,8 @@ impl<C: ControlPlane> Engine<C> {
         {
             self.cp.sync().await?;
             let result = match dest.spec.filepath.mode {
-                FilepathMode::NestedByMetadata => {
-                    match layout::placement_dir(dir, placement, pipeline(placement)) {
-                        Ok(pdir) => {
-                            writer
-                                .submit(ChangeSet::new(name, ChangeAction::Delete, vec![Op::Delete { path: pdir }]))
-                                .await
-                        }
-                        // Nothing can have been written for a placement whose directory is invalid.
-                        Err(_) => Ok(None),
-                    }
-                }
-                FilepathMode::None => match layout::state_file_path(dir, placement) {
-                    Ok(state_file) => {
-                        let op = Op::DeleteTracked { dir: dir.clone(), state_file };
-                        writer.submit(ChangeSet::new(name, ChangeAction::Delete, vec![op])).await
-                    }
-                    Err(_) => Ok(None),
-                },
                 FilepathMode::AggregatedYaml => self.write_aggregate(dest, dir, writer, placement, Some(name)).await,
+                _ => self.delete_owned(placement, dest, dir, writer).await,
             };
             if let Err(e) = result {
                 let msg = format!("failed to delete files from repository: {e}");
@@ -342,6 +327,7 @@ impl<C: ControlPlane> Engine<C> {
                 | p.metadata.remove_finalizer(DOT_FILES_CLEANUP_FINALIZER)
         })
         .await?;
+        self.claims.forget(&dest.metadata.name, &placement.object_ref());
         Ok(Action::done())
     }
 }

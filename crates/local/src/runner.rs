@@ -188,7 +188,9 @@ impl Runner {
     fn handle_change(&mut self, change: &Change) {
         // Placements the scheduler just made or changed run at once, even during start-up phases.
         let from_scheduling = matches!(change.object.kind(), Kind::Work | Kind::WorkPlacement);
-        for r in triggers(&self.engine.cp, change) {
+        let triggered = triggers(&self.engine.cp, change);
+        tracing::debug!(object = %change.object.object_ref(), kind = ?change.kind, triggered = ?triggered, "change");
+        for r in triggered {
             let now = from_scheduling && r.kind == Kind::WorkPlacement;
             self.enqueue(r, now);
         }

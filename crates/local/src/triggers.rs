@@ -2,7 +2,9 @@
 //! controllers (§4.2, §5.1, §6.4, §7), narrowed so status writes never loop back on themselves.
 
 use waybill_core::api::Destination;
+use waybill_core::conditions::{WRITE_SUCCEEDED, placement as wp};
 use waybill_core::labels::{TARGET_DESTINATION_LABEL, WORK_LABEL};
+use waybill_core::meta::find_condition;
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
 use crate::objects::{Change, ChangeKind, ObjectStore};
@@ -23,6 +25,18 @@ fn placements_on(store: &ObjectStore, destinations: &[ObjectRef]) -> Vec<ObjectR
     store.refs_where(Kind::WorkPlacement, |o| {
         o.meta().labels.get(TARGET_DESTINATION_LABEL).is_some_and(|t| destinations.iter().any(|d| &d.name == t))
             || matches!(o, AnyObject::WorkPlacement(p) if destinations.iter().any(|d| d.name == p.spec.target_destination_name))
+    })
+}
+
+/// Placements on `destination` (other than `except`) refused with `PathConflict`.
+fn refused_on(store: &ObjectStore, destination: &str, except: &ObjectRef) -> Vec<ObjectRef> {
+    store.refs_where(Kind::WorkPlacement, |o| match o {
+        AnyObject::WorkPlacement(p) => {
+            p.spec.target_destination_name == destination
+                && (p.metadata.ns(), p.metadata.name.as_str()) != (except.namespace.as_str(), except.name.as_str())
+                && find_condition(p.conditions(), WRITE_SUCCEEDED).is_some_and(|c| c.reason == wp::PATH_CONFLICT)
+        }
+        _ => false,
     })
 }
 
@@ -81,6 +95,10 @@ pub fn triggers(store: &ObjectStore, change: &Change) -> Vec<ObjectRef> {
         }
         AnyObject::WorkPlacement(p) => {
             let owner = p.metadata.labels.get(WORK_LABEL).map(|w| ObjectRef::new(Kind::Work, p.metadata.ns(), w));
+            // Placements refused because this one owned their paths may take them now.
+            if matches!(change.kind, ChangeKind::Removed | ChangeKind::Updated { deletion_started: true, .. }) {
+                out.extend(refused_on(store, &p.spec.target_destination_name, &me));
+            }
             match change.kind {
                 ChangeKind::Created => out.push(me),
                 ChangeKind::Updated { spec, deletion_started } => {

@@ -165,3 +165,117 @@ async fn a_gzip_bomb_fails_its_placement_at_the_size_limit() {
     let files = h.files("store");
     assert!(!files.keys().any(|k| k.contains("/p/r/")), "{:?}", files.keys().collect::<Vec<_>>());
 }
+
+/// Trust defect 1: two distinct placements mapping to one directory never both report Ready while one's
+/// files are missing. The first owns it; the second is refused (`PathConflict`) and reported on both;
+/// deleting the refused one deletes nothing; once the owner is gone the other takes the directory over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_placements_on_one_directory_never_both_report_ready() {
+    for mode in [FilepathMode::NestedByMetadata, FilepathMode::None] {
+        let mut h = harness(mode);
+        h.apply(placement("default", "first", "p", "r", DOT, vec![workload("cm.yaml", "first\n")]));
+        h.converge().await;
+        let before = h.files("store");
+        h.apply(placement("default", "second", "p", "r", DOT, vec![workload("cm.yaml", "second\n")]));
+        h.converge().await;
+        let (status, reason, message) = write_condition(&h, "default", "second").await;
+        assert_eq!((status.as_str(), reason.as_str()), ("False", "PathConflict"), "{mode:?}: {message}");
+        assert!(message.contains("already written by WorkPlacement default/first"), "{message}");
+        assert!(!is_ready(&h, "default", "second").await);
+        assert!(is_ready(&h, "default", "first").await, "{mode:?}");
+        assert_eq!(h.files("store"), before, "{mode:?}: the owner's files are untouched");
+        let warned = h.event_messages(waybill_core::Kind::WorkPlacement, "default", "first");
+        assert!(warned.iter().any(|m| m.contains("WorkPlacement default/second also writes")), "{warned:?}");
+
+        // Removing the refused placement deletes nothing of the owner's.
+        h.remove::<WorkPlacement>("default", "second");
+        h.converge().await;
+        assert_eq!(h.files("store"), before, "{mode:?}");
+
+        // Once the owner is gone, the other one takes the path over.
+        h.apply(placement("default", "second", "p", "r", DOT, vec![workload("cm.yaml", "second\n")]));
+        h.converge().await;
+        assert!(!is_ready(&h, "default", "second").await);
+        h.remove::<WorkPlacement>("default", "first");
+        h.converge().await;
+        assert!(is_ready(&h, "default", "second").await, "{mode:?}");
+        let files = h.files("store");
+        assert!(files.values().any(|v| v == "second\n"), "{mode:?}: {files:?}");
+        assert!(files.values().all(|v| v != "first\n"), "{mode:?}: {files:?}");
+    }
+}
+
+/// Renaming a Work (its old placement deleted, a new one on the same directory created at once) ends
+/// with the files in place and the new placement Ready: the deletion leaves what the new one owns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_work_keeps_its_files() {
+    let mut h = harness(FilepathMode::NestedByMetadata);
+    let w = |name: &str| work("default", name, "r", vec![(".", vec![], vec![workload("cm.yaml", "same\n")])]);
+    h.apply(w("old-name"));
+    h.converge().await;
+    let before = h.files("store");
+    let commits = h.commits("store");
+    h.remove::<Work>("default", "old-name");
+    h.apply(w("new-name"));
+    h.converge().await;
+    assert_eq!(h.files("store"), before, "the files are still there");
+    assert!(is_ready(&h, "default", "new-name.dev-5058f").await);
+    assert!(h.get::<WorkPlacement>("default", "old-name.dev-5058f").await.is_none());
+    assert!(h.commits("store") <= commits + 1, "at most one commit for the rename");
+}
+
+/// Trust defect 9: changing a Destination's `spec.path`, or its store's, moves its files: everything it
+/// wrote at the old place (workloads and canaries) is removed in the commit that writes the new place,
+/// in every layout, so Flux never applies a workload twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_path_moves_the_files_in_one_commit() {
+    for mode in [FilepathMode::NestedByMetadata, FilepathMode::None, FilepathMode::AggregatedYaml] {
+        let mut h = harness(mode);
+        h.apply(placement("default", "a", "p", "r", DOT, vec![workload("a.yaml", "a\n")]));
+        h.apply(placement("default", "b", "p", "s", DOT, vec![workload("b.yaml", "b\n")]));
+        h.converge().await;
+        let at = |files: &std::collections::BTreeMap<String, String>, prefix: &str| {
+            files.keys().filter(|k| k.starts_with(prefix)).count()
+        };
+        let first = h.files("store");
+        let count = first.len();
+        assert!(count >= 3 && at(&first, "dev/") == count, "{mode:?}: {first:?}");
+
+        // The Destination's own path.
+        let commits = h.commits("store");
+        h.apply(with_mode(destination("dev", "store", "fleet/dev", &[]), mode, ""));
+        h.converge().await;
+        let moved = h.files("store");
+        assert_eq!(at(&moved, "fleet/dev/"), count, "{mode:?}: {moved:?}");
+        assert_eq!(moved.len(), count, "{mode:?}: nothing is left at the old place: {moved:?}");
+        assert_eq!(h.commits("store"), commits + 1, "{mode:?}: one commit: {}", h.last_commit_message("store"));
+        assert!(is_ready(&h, "default", "a").await);
+
+        // The store's path.
+        let mut store = h.git_store("store");
+        store.spec.path = "clusters".into();
+        h.apply(store);
+        h.converge().await;
+        let moved = h.files("store");
+        assert_eq!(at(&moved, "clusters/fleet/dev/"), count, "{mode:?}: {moved:?}");
+        assert_eq!(moved.len(), count, "{mode:?}: {moved:?}");
+        let d: Destination = h.get("", "dev").await.unwrap();
+        assert_eq!(ready_of(d.conditions()).unwrap().0, "True");
+        let written = d.status.unwrap().written_to.unwrap();
+        assert_eq!((written.store_path.as_str(), written.path.as_str()), ("clusters", "fleet/dev"));
+    }
+}
+
+/// Moving a Destination to another store removes its files from the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_moved_to_another_store_leaves_nothing_behind() {
+    let mut h = harness(FilepathMode::NestedByMetadata);
+    h.apply(h.git_store("other"));
+    h.apply(placement("default", "a", "p", "r", DOT, vec![workload("a.yaml", "a\n")]));
+    h.converge().await;
+    assert_eq!(h.files("store").len(), 3);
+    h.apply(destination("dev", "other", "dev", &[]));
+    h.converge().await;
+    assert!(h.files("store").is_empty(), "{:?}", h.files("store"));
+    assert_eq!(h.files("other").len(), 3, "{:?}", h.files("other"));
+}

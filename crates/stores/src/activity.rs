@@ -58,7 +58,8 @@ impl Activity {
     }
 
     /// Runs `fut` with the current task counted as not busy: it waits on a writer (or on a task that
-    /// does) and cannot add to a batch meanwhile.
+    /// does) and cannot add to a batch meanwhile. A task parks once at a time: two waits parked side by
+    /// side would count it out twice and let a batch go before others submitted.
     pub async fn parked<F: Future>(&self, fut: F) -> F::Output {
         struct Resume(Activity);
         impl Drop for Resume {

@@ -11,7 +11,7 @@ pub mod writer;
 pub use activity::Activity;
 pub use error::StoreError;
 pub use port::{Applied, Backend, FileChange};
-pub use writer::{Coalescing, StoreWriter, WriterStats};
+pub use writer::{Coalescing, PendingWrite, StoreWriter, WriterStats};
 
 /// Initialises libgit2 (and its OpenSSL) once; call before starting a multi-threaded runtime.
 pub fn init() {

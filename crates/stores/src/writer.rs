@@ -74,6 +74,19 @@ enum Command {
     Pending(Reply<Vec<FileChange>>),
 }
 
+/// A queued change set; [`PendingWrite::wait`] resolves like [`StoreWriter::submit`].
+pub struct PendingWrite {
+    rx: oneshot::Receiver<Result<Option<String>, StoreError>>,
+    activity: Activity,
+}
+
+impl PendingWrite {
+    /// Waits for the revision holding the change set (the task counts as not busy meanwhile).
+    pub async fn wait(self) -> Result<Option<String>, StoreError> {
+        self.activity.parked(self.rx).await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
 /// Handle to a store's writer task; cheap to clone. The task ends when the last handle is dropped.
 #[derive(Clone)]
 pub struct StoreWriter {
@@ -107,7 +120,15 @@ impl StoreWriter {
     /// Submits a change set; resolves once it is part of a revision (`Some(version)`), or with `None`
     /// when it changed nothing.
     pub async fn submit(&self, changes: ChangeSet) -> Result<Option<String>, StoreError> {
-        self.call(|r| Command::Apply(changes, r)).await
+        self.enqueue(changes)?.wait().await
+    }
+
+    /// Queues a change set without waiting: change sets are applied in the order they were queued, so
+    /// a caller that queues while holding a lock orders its change against others taken under it.
+    pub fn enqueue(&self, changes: ChangeSet) -> Result<PendingWrite, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Apply(changes, reply)).map_err(|_| StoreError::WriterGone)?;
+        Ok(PendingWrite { rx, activity: self.activity.clone() })
     }
 
     pub async fn read(&self, path: StorePath) -> Result<Option<Vec<u8>>, StoreError> {

@@ -72,10 +72,10 @@ async fn conformance(backend: Box<dyn Backend>) {
     w.submit(set("pa", vec![tracked("pa", &[("f/1.yaml", "1")])])).await.unwrap();
     assert_eq!(list(&w, "f").await, vec!["f/.kratix/ns-pa.yaml", "f/.kratix/ns-pb.yaml", "f/1.yaml", "f/3.yaml"]);
     assert_eq!(read(&w, "f/.kratix/ns-pa.yaml").await.as_deref(), Some("files:\n- f/1.yaml\n"));
-    let delete_a = Op::DeleteTracked { dir: p("f"), state_file: p("f/.kratix/ns-pa.yaml") };
+    let delete_a = Op::DeleteTracked { dir: p("f"), state_file: p("f/.kratix/ns-pa.yaml"), keep: vec![] };
     w.submit(ChangeSet::new("pa", Action::Delete, vec![delete_a])).await.unwrap();
     assert_eq!(list(&w, "f").await, vec!["f/.kratix/ns-pb.yaml", "f/3.yaml"]);
-    let never_written = Op::DeleteTracked { dir: p("f"), state_file: p("f/.kratix/ns-ghost.yaml") };
+    let never_written = Op::DeleteTracked { dir: p("f"), state_file: p("f/.kratix/ns-ghost.yaml"), keep: vec![] };
     assert_eq!(w.submit(ChangeSet::new("ghost", Action::Delete, vec![never_written])).await.unwrap(), None);
 
     // An unreadable state file fails its own change set; the rest of the batch lands.
@@ -108,6 +108,15 @@ async fn conformance(backend: Box<dyn Backend>) {
     assert_eq!(read(&w, "h/ok.yaml").await.as_deref(), Some("ok"));
     assert_eq!(list(&w, "h").await, vec!["h/ok.yaml", "h/what?:*.yaml"]);
     assert!(list(&w, "d").await.is_empty() && list(&w, "n").await.is_empty());
+
+    // A change set may name another root (a moved Destination's old tree): its paths are there.
+    let outside = StorePath::parse("outside-root").unwrap();
+    let put_outside = set("mv", vec![put("old/a.yaml", "a")]).under_root(outside.clone());
+    assert!(w.submit(put_outside).await.unwrap().is_some());
+    assert_eq!(read(&w, "old/a.yaml").await, None, "not under the store's own root");
+    let delete_outside = ChangeSet::new("mv", Action::Delete, vec![Op::Delete { path: p("old") }]).under_root(outside);
+    assert!(w.submit(delete_outside.clone()).await.unwrap().is_some(), "the file was there to delete");
+    assert_eq!(w.submit(delete_outside).await.unwrap(), None, "and is gone");
 
     // Deleting a directory removes everything below it, and only that.
     w.submit(ChangeSet::new("a", Action::Delete, vec![Op::Delete { path: p("a") }])).await.unwrap();

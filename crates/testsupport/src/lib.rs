@@ -62,6 +62,31 @@ pub fn third_party_commit(repo: &Path, branch: &str, files: &[(&str, Option<&str
         &dir,
         &["-c", "user.name=third party", "-c", "user.email=third@example.com", "commit", "--quiet", "-m", message],
     );
-    git(&dir, &["push", "--quiet", "origin", &format!("HEAD:refs/heads/{branch}")]);
-    git(&dir, &["rev-parse", "HEAD"]).trim().to_string()
+    // Like any other writer, the third party rebases on a branch that moved meanwhile and pushes again.
+    let refspec = format!("HEAD:refs/heads/{branch}");
+    for _ in 0..20 {
+        let pushed = std::process::Command::new("git")
+            .args(["push", "--quiet", "origin", &refspec])
+            .current_dir(&dir)
+            .output()
+            .expect("git push");
+        if pushed.status.success() {
+            return git(&dir, &["rev-parse", "HEAD"]).trim().to_string();
+        }
+        git(
+            &dir,
+            &[
+                "-c",
+                "user.name=third party",
+                "-c",
+                "user.email=third@example.com",
+                "pull",
+                "--quiet",
+                "--rebase",
+                "origin",
+                branch,
+            ],
+        );
+    }
+    panic!("the third party could not push to {branch} in 20 attempts");
 }

@@ -84,7 +84,7 @@ pub struct DestinationSpec {
     pub init_workloads: InitWorkloads,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateStoreRef {
     #[serde(default)]
@@ -137,6 +137,24 @@ pub struct DestinationStatus {
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub observed_generation: i64,
+    /// Waybill extension: where the Destination's files were last written. When its `spec.path`, its
+    /// store's `spec.path` or its store changes, the files there are removed in the commit that writes
+    /// them at the new place (`docs/hostile-inputs.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_to: Option<WrittenTo>,
+}
+
+/// A Destination's directory as it was written: its store, the store's path, its own directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenTo {
+    pub state_store_ref: StateStoreRef,
+    /// The store's `spec.path`, as cleaned (empty for the store's root).
+    #[serde(default)]
+    pub store_path: String,
+    /// The Destination's directory below it (empty for the store path itself).
+    #[serde(default)]
+    pub path: String,
 }
 
 impl Destination {

@@ -240,6 +240,18 @@ impl BucketBackend {
         Ok(map)
     }
 
+    /// Every key below `prefix` (outside the store's root), with its MD5 or ETag.
+    async fn list_prefix(&self, prefix: &StorePath) -> Result<BTreeMap<String, String>, StoreError> {
+        let prefix = (!prefix.is_root()).then(|| object_path(prefix.as_str()));
+        let listed: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(prefix.as_ref())
+            .try_collect()
+            .await
+            .map_err(|e| classify(&format!("failed to list objects in bucket {}", self.settings.bucket), &e))?;
+        Ok(listed.into_iter().map(|m| (m.location.to_string(), etag(m.e_tag.as_deref()))).collect())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.store.get(&object_path(key)).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(|e| classify(&format!("failed to read {key}"), &e))?.to_vec())),
@@ -293,23 +305,31 @@ impl Overlay {
 #[async_trait]
 impl Backend for BucketBackend {
     async fn apply(&mut self, batch: &[ChangeSet]) -> Result<Applied, StoreError> {
-        let base = self.listing(false).await?;
+        let mut base = self.listing(false).await?;
+        // Change sets under another root (a moved Destination's old tree) need its keys too.
+        let mut other_roots: Vec<&StorePath> = batch.iter().filter_map(|s| s.root.as_ref()).collect();
+        other_roots.sort();
+        other_roots.dedup();
+        for root in other_roots.into_iter().filter(|r| !self.settings.root.contains(r)) {
+            base.extend(self.list_prefix(root).await?);
+        }
         let mut overlay = Overlay { base, changes: BTreeMap::new() };
         // Per change set: every key it touched, as it was before and after it.
         let mut touched: Vec<Result<Vec<(String, State, State)>, StoreError>> = Vec::with_capacity(batch.len());
         for set in batch {
-            match self.expand(&overlay, set).await {
+            let root = set.root_or(&self.settings.root).clone();
+            match self.expand(&overlay, set, &root).await {
                 Ok(steps) => {
                     let mut before: BTreeMap<String, State> = BTreeMap::new();
                     for step in steps {
                         match step {
                             Step::Put(path, blob) => {
-                                let key = self.key(&path);
+                                let key = path.under(&root).to_string();
                                 before.entry(key.clone()).or_insert_with(|| overlay.state(&key));
                                 overlay.changes.insert(key, Some(blob));
                             }
                             Step::Delete(path) => {
-                                for key in overlay.keys_under(&self.key(&path)) {
+                                for key in overlay.keys_under(&path.under(&root).to_string()) {
                                     before.entry(key.clone()).or_insert_with(|| overlay.state(&key));
                                     overlay.changes.insert(key, None);
                                 }
@@ -474,11 +494,11 @@ impl BucketBackend {
     }
 
     /// Expands one change set's operations against the overlay (tracked ones read their state file).
-    async fn expand(&self, overlay: &Overlay, set: &ChangeSet) -> Result<Vec<Step>, StoreError> {
+    async fn expand(&self, overlay: &Overlay, set: &ChangeSet, root: &StorePath) -> Result<Vec<Step>, StoreError> {
         let mut steps = Vec::new();
         for op in &set.ops {
             let previous = match op.state_file() {
-                Some(file) => self.read_through(overlay, file).await?,
+                Some(file) => self.read_through(overlay, &file.under(root).to_string()).await?,
                 None => None,
             };
             let expanded = changeset::expand(op, previous.as_deref()).map_err(|e| {
@@ -489,10 +509,10 @@ impl BucketBackend {
             })?;
             steps.extend(expanded);
         }
-        changeset::check_paths(&steps, &self.settings.root).map_err(|e| StoreError::InvalidPath(e.to_string()))?;
+        changeset::check_paths(&steps, root).map_err(|e| StoreError::InvalidPath(e.to_string()))?;
         for step in &steps {
             if let Step::Put(path, _) = step
-                && self.key(path).len() > MAX_KEY_BYTES
+                && path.under(root).as_str().len() > MAX_KEY_BYTES
             {
                 return Err(StoreError::InvalidPath(format!(
                     "path {} is too long: an object key is at most {MAX_KEY_BYTES} bytes",
@@ -545,9 +565,9 @@ impl BucketBackend {
         Ok(())
     }
 
-    /// A file as the batch sees it: pending content first, then the bucket.
-    async fn read_through(&self, overlay: &Overlay, path: &StorePath) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = self.key(path);
+    /// A file (by key) as the batch sees it: pending content first, then the bucket.
+    async fn read_through(&self, overlay: &Overlay, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_string();
         match overlay.changes.get(&key) {
             Some(Some(blob)) => Ok(Some(blob.to_vec())),
             Some(None) => Ok(None),

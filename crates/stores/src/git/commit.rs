@@ -85,6 +85,7 @@ fn build_some(
     let mut outcomes = Vec::with_capacity(which.len());
     let mut applied: Vec<&ChangeSet> = Vec::new();
     for set in which.iter().map(|i| &batch[*i]) {
+        let root = set.root_or(root);
         match expand(repo, &mut editor, root, set) {
             Ok(steps) => {
                 let changed = apply_steps(repo, &mut editor, root, steps)?;
