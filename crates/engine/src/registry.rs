@@ -29,6 +29,9 @@ impl std::fmt::Display for StoreKey {
 struct Entry {
     fingerprint: String,
     writer: StoreWriter,
+    /// What the user should know about how the writer was built (TLS verification off, trimmed
+    /// credentials): kept so every reconcile of the store can show it, not only the one that built it.
+    warnings: Vec<String>,
     /// Why the remote could not be reached lately (difference 10); `None` while it answers.
     unreachable: Option<String>,
 }
@@ -70,13 +73,18 @@ impl StoreRegistry {
         self.map().get(key).map(|e| e.writer.clone())
     }
 
+    /// The warnings of the current writer's build.
+    pub fn warnings(&self, key: &StoreKey) -> Vec<String> {
+        self.map().get(key).map(|e| e.warnings.clone()).unwrap_or_default()
+    }
+
     /// The fingerprint the current writer was built from.
     pub fn fingerprint(&self, key: &StoreKey) -> Option<String> {
         self.map().get(key).map(|e| e.fingerprint.clone())
     }
 
-    pub fn insert(&self, key: StoreKey, fingerprint: String, writer: StoreWriter) {
-        self.map().insert(key.clone(), Entry { fingerprint, writer, unreachable: None });
+    pub fn insert(&self, key: StoreKey, fingerprint: String, writer: StoreWriter, warnings: Vec<String>) {
+        self.map().insert(key.clone(), Entry { fingerprint, writer, warnings, unreachable: None });
         self.announce(RegistryEvent::Ready(key));
     }
 

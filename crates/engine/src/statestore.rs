@@ -3,7 +3,12 @@
 
 use waybill_core::api::{BucketStateStore, GitStateStore, Resource, Secret, SecretRef, StateStoreStatus};
 use waybill_core::conditions::{READY, store as s};
-use waybill_core::meta::{Condition, ConditionStatus, set_condition};
+use waybill_core::meta::{Condition, ConditionStatus, remove_condition, set_condition};
+
+/// Condition type showing what a user should know about how the store is reached (Waybill's own).
+const WARNING: &str = "Warning";
+/// Its reason, and the reason of the event that announces it.
+const INSECURE_OR_ADJUSTED: &str = "InsecureOrAdjustedCredentials";
 use waybill_stores::{StoreError, StoreWriter};
 
 use crate::action::{Action, DEFAULT_REQUEUE};
@@ -74,9 +79,17 @@ impl<C: ControlPlane> Engine<C> {
         }
         let verdict = self.evaluate_store(&key, &store).await?;
         let generation = store.meta().generation;
-        let (stored, changed) = self
+        let warnings = self.stores.warnings(&key).join("; ");
+        let (mut warning_changed, mut ready_changed) = (false, false);
+        let (stored, _) = self
             .modify_status::<K>("", name, |obj, now| {
                 let status = obj.status_mut().get_or_insert_with(StateStoreStatus::default);
+                warning_changed = if warnings.is_empty() {
+                    remove_condition(&mut status.conditions, WARNING)
+                } else {
+                    let cond = Condition::new(WARNING, ConditionStatus::True, INSECURE_OR_ADJUSTED, warnings.clone());
+                    set_condition(&mut status.conditions, cond.with_generation(generation), now)
+                };
                 let cond = Condition::new(
                     READY,
                     ConditionStatus::from_bool(verdict.ready),
@@ -94,10 +107,14 @@ impl<C: ControlPlane> Engine<C> {
                     status.observed_generation = generation;
                     changed = true;
                 }
-                changed
+                ready_changed = changed;
+                changed | warning_changed
             })
             .await?;
-        if changed && let Some(stored) = stored {
+        if warning_changed && !warnings.is_empty() {
+            self.event(&store.object_ref(), Event::warning(INSECURE_OR_ADJUSTED, warnings.clone())).await;
+        }
+        if ready_changed && let Some(stored) = stored {
             let event = if verdict.ready {
                 Event::normal("Ready", format!("{} {:?} is ready", K::KIND, name))
             } else {
@@ -135,12 +152,8 @@ impl<C: ControlPlane> Engine<C> {
                 self.stores.remove(key);
                 match self.build_backend(store, secret.as_ref()).await {
                     Ok(built) => {
-                        for warning in built.warnings {
-                            self.event(&store.object_ref(), Event::warning("InsecureOrAdjustedCredentials", warning))
-                                .await;
-                        }
                         let writer = StoreWriter::spawn(built.backend, self.config.coalescing.clone());
-                        self.stores.insert(key.clone(), fingerprint, writer.clone());
+                        self.stores.insert(key.clone(), fingerprint, writer.clone(), built.warnings);
                         writer
                     }
                     Err(e) => {

@@ -105,6 +105,28 @@ pub fn admit(
     for (id, _) in desired.iter().filter(|(id, _)| id.kind == Kind::Destination && !stored_names.contains(&id.name)) {
         order.push((id.name.clone(), None));
     }
+    // `spec.filepath.mode` is immutable (Kratix's CRD rule `self == oldSelf`, defaulted value included):
+    // a changed mode is refused and the accepted version stays in effect.
+    for current in order.iter().filter_map(|(_, c)| c.as_ref()) {
+        let id = ObjectRef::cluster(Kind::Destination, &current.metadata.name);
+        let Some((AnyObject::Destination(d), file)) = desired.get(&id).map(|(o, f)| (*o, *f)) else { continue };
+        let (was, wants) = (current.spec.filepath.mode, d.spec.filepath.mode);
+        if was != wants {
+            let reason = format!(
+                "is immutable: it is {was} and cannot become {wants}; delete the Destination and create it again to \
+                 change its layout"
+            );
+            let problem = Problem {
+                file: file.to_string(),
+                position: String::new(),
+                identity: Some(id.clone()),
+                error: FieldError::new("spec.filepath.mode", reason),
+            };
+            problems.push(problem.clone());
+            rejected.insert(id.clone(), problem);
+            desired.remove(&id);
+        }
+    }
     // A Destination's store as it will be: the manifest's version, else the stored one.
     let desired_stores: BTreeMap<ObjectRef, AnyObject> = desired
         .iter()
@@ -163,7 +185,7 @@ pub fn admit(
 mod tests {
     use super::*;
     use crate::manifests::Loaded;
-    use waybill_core::api::{DestinationSpec, StateStoreRef};
+    use waybill_core::api::{DestinationSpec, FilepathMode, StateStoreRef};
 
     fn dest(name: &str, kind: &str, store: &str, path: &str) -> AnyObject {
         AnyObject::Destination(Destination::new(
@@ -221,6 +243,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_filepath_mode_of_an_accepted_destination_cannot_change() {
+        let store = ObjectStore::new(Vec::new(), None);
+        let admitted = |mode: FilepathMode| {
+            let mut d = dest("d", "GitStateStore", "s", "p");
+            if let AnyObject::Destination(dd) = &mut d {
+                dd.spec.filepath.mode = mode;
+            }
+            admit(
+                &store,
+                &Loaded { objects: vec![(d, "d.yaml".into())], ..Default::default() },
+                Path::new("/p"),
+                &|_| None,
+            )
+        };
+        assert!(admitted(FilepathMode::NestedByMetadata).problems.is_empty());
+        let report = admitted(FilepathMode::None);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("spec.filepath.mode: is immutable: it is nestedByMetadata"),
+            "{:?}",
+            report.problems
+        );
+        let kept = store.get_any(&ObjectRef::cluster(Kind::Destination, "d")).unwrap();
+        assert!(matches!(kept, AnyObject::Destination(d) if d.spec.filepath.mode == FilepathMode::NestedByMetadata));
+        assert!(store.rejections().contains_key(&ObjectRef::cluster(Kind::Destination, "d")));
     }
 
     #[test]

@@ -54,4 +54,5 @@ fn merge(into: &mut Loaded, from: &Loaded) {
     into.problems.extend(from.problems.iter().cloned());
     into.failed_files.extend(from.failed_files.iter().cloned());
     into.failed_dirs.extend(from.failed_dirs.iter().cloned());
+    into.links.extend(from.links.iter().cloned());
 }

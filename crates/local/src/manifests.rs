@@ -23,6 +23,8 @@ pub struct Loaded {
     /// Directories that could not be read (as displayed; empty for the platform directory itself):
     /// every object that came from a file below them is kept as it was.
     pub failed_dirs: BTreeSet<String>,
+    /// Targets of manifests that are symbolic links (canonical paths), for the watcher to follow.
+    pub links: BTreeSet<PathBuf>,
 }
 
 impl Loaded {
@@ -36,8 +38,9 @@ impl Loaded {
                 .any(|d| d.is_empty() || source.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with('/')))
     }
 
-    /// Adds what a walk could not read.
+    /// Adds what a walk could not read, and the links it followed.
     pub fn add_walk_failures(&mut self, walk: &Walk, base: &Path) {
+        self.links.extend(walk.links.iter().cloned());
         for (path, reason) in &walk.failed_dirs {
             let shown = display_path(path, base);
             self.problems.push(whole_file_problem(if shown.is_empty() { ".".into() } else { shown.clone() }, reason));
@@ -64,6 +67,8 @@ pub struct Walk {
     /// Entries named like manifests that cannot be read as files (broken links, FIFOs, sockets,
     /// entries whose type cannot be read), with why.
     pub failed_files: Vec<(PathBuf, String)>,
+    /// Where manifests that are symbolic links point (canonical paths).
+    pub links: Vec<PathBuf>,
 }
 
 /// Whether `dir` is a Git repository (bare or not) that must not be walked into.
@@ -128,7 +133,14 @@ fn walk(dir: &Path, skip: &[PathBuf], out: &mut Walk) {
             continue;
         }
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => out.files.push(path),
+            Ok(m) if m.is_file() => {
+                if meta.file_type().is_symlink()
+                    && let Ok(target) = std::fs::canonicalize(&path)
+                {
+                    out.links.push(target);
+                }
+                out.files.push(path)
+            }
             // A link to a directory named like a manifest is not one.
             Ok(m) if m.is_dir() => {}
             Ok(_) => out.failed_files.push((path, "is not a regular file (a FIFO, socket or device); not read".into())),

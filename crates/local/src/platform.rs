@@ -16,8 +16,9 @@ use crate::loader::Loader;
 use crate::objects::ObjectStore;
 use crate::persist::{self, DB_FILE};
 use crate::runner::{RunOptions, Runner, Signal};
-use crate::settle::{DEFAULT_SETTLE, Renamed, Settler};
+use crate::settle::{DEFAULT_SETTLE, Settler};
 use crate::view::{self, StatusView};
+use crate::watch::{Links, WatchHooks};
 
 /// Default name of the state directory inside the platform directory.
 pub const STATE_DIR: &str = ".waybill";
@@ -55,7 +56,7 @@ pub struct Platform {
     pub engine: Arc<Engine<ObjectStore>>,
     loader: Loader,
     settler: Settler,
-    renamed: Renamed,
+    hooks: WatchHooks,
     /// When the last load asked to look again (held deletions).
     next_check: Option<Duration>,
     _lock: Option<File>,
@@ -100,25 +101,25 @@ impl Platform {
         config.base_dir = paths.platform.clone();
         let engine = Arc::new(Engine::new(store, config));
         let loader = Loader::new(&paths.platform, vec![paths.state_dir.clone()]);
-        let renamed = Renamed::default();
-        let settler = Settler::new(&paths.platform, DEFAULT_SETTLE, renamed.clone());
-        Platform { paths, engine, loader, settler, renamed, next_check: None, _lock: lock }
+        let hooks = WatchHooks::default();
+        let settler = Settler::new(&paths.platform, DEFAULT_SETTLE, hooks.renamed.clone());
+        Platform { paths, engine, loader, settler, hooks, next_check: None, _lock: lock }
     }
 
     /// How long a manifest's change must have been stable before the objects it removed are deleted
     /// ([`crate::settle`]); zero deletes at once.
     pub fn set_settle_period(&mut self, period: Duration) {
-        self.settler = Settler::new(&self.paths.platform, period, self.renamed.clone());
+        self.settler = Settler::new(&self.paths.platform, period, self.hooks.renamed.clone());
     }
 
-    /// The record of files renamed into place, for the watcher to fill.
-    pub fn renamed(&self) -> Renamed {
-        self.renamed.clone()
+    /// What the watcher of the platform directory shares with it (see [`crate::watch::watch`]).
+    pub fn watch_hooks(&self) -> WatchHooks {
+        self.hooks.clone()
     }
 
     /// Reads the manifests and admits them.
     pub fn load(&mut self) -> AdmissionReport {
-        let report = load_and_admit(&mut self.loader, &self.settler, &self.engine.cp);
+        let report = load_and_admit(&mut self.loader, &self.settler, &self.hooks.links, &self.engine.cp);
         self.next_check = report.next_check;
         report
     }
@@ -137,11 +138,11 @@ impl Platform {
     ) -> Result<()> {
         runner.enqueue_all();
         runner.reload_after(self.next_check);
-        let (loader, settler) = (&mut self.loader, &self.settler);
+        let (loader, settler, links) = (&mut self.loader, &self.settler, &self.hooks.links);
         let store = self.engine.cp.clone();
         runner
             .run(opts, signals, || {
-                let report = load_and_admit(loader, settler, &store);
+                let report = load_and_admit(loader, settler, links, &store);
                 tracing::info!(
                     applied = report.applied,
                     deleted = report.deleted,
@@ -181,8 +182,9 @@ impl Platform {
 }
 
 /// One load: read what changed, admit it, and say which deletions wait for their change to settle.
-fn load_and_admit(loader: &mut Loader, settler: &Settler, store: &ObjectStore) -> AdmissionReport {
+fn load_and_admit(loader: &mut Loader, settler: &Settler, links: &Links, store: &ObjectStore) -> AdmissionReport {
     let loaded = loader.load();
+    links.set(loaded.links.iter().cloned());
     let report = admission::admit(store, &loaded, settler.root(), &|source| settler.wait(source));
     if !report.held.is_empty() {
         let held: Vec<String> = report.held.iter().take(5).map(|(id, file)| format!("{id} ({file})")).collect();

@@ -1,7 +1,7 @@
 //! Watching a platform directory: any change to a manifest (or a directory that may hold some) asks
 //! the runner to reload, debounced so a burst of edits is one reload.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,7 @@ const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct DirWatch {
-    _watcher: RecommendedWatcher,
+    _watcher: Arc<Mutex<RecommendedWatcher>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -51,22 +51,58 @@ fn relevant(path: &Path, root: &Path, skip: &[PathBuf], repos: &Mutex<HashMap<Pa
     }
 }
 
-/// Starts watching `root` (recursively); reload requests go to `signals`, and files renamed into place
-/// (written whole, the atomic way) are noted in `renamed` ([`crate::settle`]).
+/// Manifest files that are symbolic links, by their targets: a change to a target (outside the
+/// platform directory, say) must reload as a change to the link would. Filled after each load.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    targets: Arc<Mutex<BTreeSet<PathBuf>>>,
+    changed: Arc<Notify>,
+}
+
+impl Links {
+    /// Replaces the set of followed targets (canonical paths).
+    pub fn set(&self, targets: impl IntoIterator<Item = PathBuf>) {
+        let targets: BTreeSet<PathBuf> = targets.into_iter().collect();
+        let mut current = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != targets {
+            *current = targets;
+            self.changed.notify_one();
+        }
+    }
+
+    fn get(&self) -> BTreeSet<PathBuf> {
+        self.targets.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// What the watcher shares with the platform it watches.
+#[derive(Debug, Clone, Default)]
+pub struct WatchHooks {
+    /// Files renamed into place, written whole ([`crate::settle`]).
+    pub renamed: Renamed,
+    /// Targets of symbolically linked manifests, also watched.
+    pub links: Links,
+}
+
+/// Starts watching `root` (recursively) and the targets in `hooks.links`; reload requests go to
+/// `signals`, and files renamed into place are noted in `hooks.renamed`.
 pub fn watch(
     root: &Path,
     skip: Vec<PathBuf>,
     signals: mpsc::UnboundedSender<Signal>,
-    renamed: Renamed,
+    hooks: WatchHooks,
 ) -> Result<DirWatch> {
     let notify = Arc::new(Notify::new());
     let repos = Arc::new(Mutex::new(HashMap::new()));
-    let (root_buf, n) = (root.to_path_buf(), notify.clone());
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+    let followed: Arc<Mutex<BTreeSet<PathBuf>>> = Arc::default();
+    let (root_buf, n, seen) = (root.to_path_buf(), notify.clone(), followed.clone());
+    let renamed = hooks.renamed.clone();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let is_followed = |p: &PathBuf| seen.lock().unwrap_or_else(|e| e.into_inner()).contains(p);
         // Reading a manifest (as every reload does) is an access event: reacting to it would reload forever.
         if let Ok(event) = res
             && !matches!(event.kind, notify::EventKind::Access(_))
-            && event.paths.iter().any(|p| relevant(p, &root_buf, &skip, &repos))
+            && event.paths.iter().any(|p| relevant(p, &root_buf, &skip, &repos) || is_followed(p))
         {
             use notify::event::{ModifyKind, RenameMode};
             if let notify::EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) = event.kind
@@ -78,15 +114,39 @@ pub fn watch(
         }
     })
     .map_err(|e| LocalError::Watch { path: root.to_path_buf(), reason: e.to_string() })?;
+    let watcher = Arc::new(Mutex::new(watcher));
     watcher
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
         .watch(root, RecursiveMode::Recursive)
         .map_err(|e| LocalError::Watch { path: root.to_path_buf(), reason: e.to_string() })?;
+    let links = hooks.links;
+    let changed = links.changed.clone();
+    let follower = watcher.clone();
+    let follow = move || {
+        for target in links.get() {
+            let new = followed.lock().unwrap_or_else(|e| e.into_inner()).insert(target.clone());
+            // The target's directory: editors replace files by renaming, which a watch on the file misses.
+            if new && let Some(parent) = target.parent() {
+                let watching =
+                    follower.lock().unwrap_or_else(|e| e.into_inner()).watch(parent, RecursiveMode::NonRecursive);
+                if let Err(e) = watching {
+                    tracing::warn!("failed to watch {} (the target of a linked manifest): {e}", parent.display());
+                }
+            }
+        }
+    };
     let task = tokio::spawn(async move {
+        follow();
         loop {
-            notify.notified().await;
-            tokio::time::sleep(DEBOUNCE).await;
-            if signals.send(Signal::Reload).is_err() {
-                return;
+            tokio::select! {
+                _ = notify.notified() => {
+                    tokio::time::sleep(DEBOUNCE).await;
+                    if signals.send(Signal::Reload).is_err() {
+                        return;
+                    }
+                }
+                _ = changed.notified() => follow(),
             }
         }
     });
@@ -104,7 +164,7 @@ mod tests {
         let file = root.join("w.yaml");
         std::fs::write(&file, "a: 1\n").unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let _watch = watch(&root, vec![root.join(".waybill")], tx, Renamed::default()).unwrap();
+        let _watch = watch(&root, vec![root.join(".waybill")], tx, WatchHooks::default()).unwrap();
         for _ in 0..5 {
             let _ = std::fs::read_to_string(&file).unwrap();
         }

@@ -108,9 +108,24 @@ async fn secret_problems_have_kratix_messages_and_whitespace_is_trimmed_with_a_w
     assert_eq!(reason, "SecretNotFound", "difference 8: no panic, a clear condition");
     assert!(message.contains("needs spec.secretRef"), "{message}");
     assert_eq!(store_ready(&h, "d").await.1, "StateStoreReady");
+    let trimmed = "leading or trailing whitespace was trimmed from password, username in secret default/padded";
     let warnings = h.event_messages(Kind::GitStateStore, "", "d");
-    assert!(warnings.iter().any(|m| m == "leading or trailing whitespace was trimmed from password, username in secret default/padded"), "{warnings:?}");
+    assert!(warnings.iter().any(|m| m == trimmed), "{warnings:?}");
     assert!(ls_tree(&repo, "main").contains(&"dest/dependencies/kratix-canary-namespace.yaml".to_string()));
+    // The warning stays on the store's status for as long as it holds, not only in the event of the
+    // reconcile that built the writer; another pass adds no second event.
+    let warning = |s: &GitStateStore| {
+        s.status.as_ref().and_then(|st| st.conditions.iter().find(|c| c.type_ == "Warning").map(|c| c.message.clone()))
+    };
+    let d: GitStateStore = h.get("", "d").await.unwrap();
+    assert_eq!(warning(&d).as_deref(), Some(trimmed));
+    h.engine.reconcile(&ObjectRef::cluster(Kind::GitStateStore, "d")).await.unwrap();
+    let events = h.event_messages(Kind::GitStateStore, "", "d");
+    assert_eq!(events.iter().filter(|m| *m == trimmed).count(), 1, "{events:?}");
+    h.apply(creds("padded", &[("username", USER), ("password", PASSWORD)]));
+    h.converge().await;
+    let d: GitStateStore = h.get("", "d").await.unwrap();
+    assert_eq!(warning(&d), None, "gone once the secret is clean");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         spawn_signal_handler(tx.clone());
         let skip = vec![paths.state_dir.clone()];
-        Some(waybill_local::watch::watch(&paths.platform, skip, tx.clone(), platform.renamed())?)
+        Some(waybill_local::watch::watch(&paths.platform, skip, tx.clone(), platform.watch_hooks())?)
     };
     let progress = (!args.quiet).then(|| progress::Progress::start(runner.stats(), platform.engine.clone()));
     if !args.once {

@@ -179,3 +179,26 @@ fn a_half_written_manifest_deletes_nothing_and_a_rename_applies_at_once() {
     signal(&child, "-TERM");
     let _ = child.wait();
 }
+
+/// Trust defect 12: a manifest that is a symbolic link to a file elsewhere is watched through its target:
+/// editing the target (even by replacing it, as editors do) is applied.
+#[test]
+fn a_linked_manifest_is_followed_to_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform_with_store(dir.path());
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("w0.yaml"), work(0, "one")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("w0.yaml"), platform.join("works/w0.yaml")).unwrap();
+    let repo = platform.join("state.git");
+    let path = "dev/resources/default/p/r0/5058f/cm.yaml";
+    let mut child = spawn(&platform);
+    wait_for("the first write", Duration::from_secs(60), || file(&repo, path).as_deref() == Some("value: one"));
+    std::fs::write(elsewhere.join("w0.yaml"), work(0, "two")).unwrap();
+    wait_for("an edit of the target", Duration::from_secs(20), || file(&repo, path).as_deref() == Some("value: two"));
+    std::fs::write(elsewhere.join(".w0.tmp"), work(0, "three")).unwrap();
+    std::fs::rename(elsewhere.join(".w0.tmp"), elsewhere.join("w0.yaml")).unwrap();
+    wait_for("the target replaced", Duration::from_secs(20), || file(&repo, path).as_deref() == Some("value: three"));
+    signal(&child, "-TERM");
+    let _ = child.wait();
+}

@@ -177,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let stats = runner.stats();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let skip = vec![paths.state_dir.clone()];
-    let watch = waybill_local::watch::watch(&paths.platform, skip, tx.clone(), running.renamed())?;
+    let watch = waybill_local::watch::watch(&paths.platform, skip, tx.clone(), running.watch_hooks())?;
     let task = tokio::spawn(async move {
         let result = running.run(&mut runner, RunOptions { once: false, concurrency: 4096 }, rx).await;
         drop(watch);
