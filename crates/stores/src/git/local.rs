@@ -162,7 +162,8 @@ impl Repo for LocalRepo {
         if self.dry.is_some() {
             return Ok(());
         }
-        let probe = self.repo.path().join(format!("waybill-write-check-{}", std::process::id()));
+        // Unique per check: two stores on one repository may check at the same moment.
+        let probe = self.repo.path().join(format!("waybill-write-check-{}-{}", std::process::id(), unique()));
         std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
             StoreError::PermissionDenied(format!(
                 "write permission validation failed: {}: {e}",
