@@ -279,3 +279,89 @@ async fn a_destination_moved_to_another_store_leaves_nothing_behind() {
     assert!(h.files("store").is_empty(), "{:?}", h.files("store"));
     assert_eq!(h.files("other").len(), 3, "{:?}", h.files("other"));
 }
+
+mod whatever_its_fields_say {
+    use super::*;
+    use proptest::prelude::*;
+    use waybill_core::labels::PIPELINE_NAME_LABEL;
+    use waybill_core::layout::{self, StorePath};
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "redis", "..", "../team-b", "a/b", ".", "", "kratix-canary-namespace.yaml", ".git", "GIT~1", "Redis",
+            "dependencies", "resources", "team-b", "x\ny",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    fn filepath() -> impl Strategy<Value = String> {
+        let segment = prop::sample::select(vec![
+            "..", ".", "", "a.yaml", "sub", ".git", ".kratix", "kratix-canary-configmap.yaml", "team-b", "resources",
+        ]);
+        (any::<bool>(), prop::collection::vec(segment, 1..5))
+            .prop_map(|(abs, segs)| format!("{}{}", if abs { "/" } else { "" }, segs.join("/")))
+    }
+
+    /// Whether `path` may change because of the hostile placement: it lies in what that placement
+    /// owns by the layout (its directory, or its own flat files and state file).
+    fn owned(mode: FilepathMode, dir: &StorePath, p: &WorkPlacement, pipeline: &str, path: &str) -> bool {
+        let path = StorePath::parse(path).unwrap();
+        match mode {
+            FilepathMode::NestedByMetadata => layout::placement_dir(dir, p, pipeline).is_ok_and(|d| d.contains(&path)),
+            _ => {
+                p.spec.workloads.iter().any(|w| dir.join_file(&w.filepath).is_ok_and(|f| f == path))
+                    || layout::state_file_path(dir, p).is_ok_and(|f| f == path)
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Nothing outside a placement's own directory changes because of that placement, whatever its
+        /// fields say, and removing it restores the repository exactly.
+        #[test]
+        fn nothing_outside_a_placements_own_directory_changes(
+            nested in any::<bool>(),
+            promise in name(),
+            resource in name(),
+            id in prop::sample::select(vec!["5058f1af", "../..x", "..", "", "ab/cd", ".git", "5058f"]),
+            pipeline in prop::sample::select(vec!["", "configure", "..", "a/b"]),
+            namespace in prop::sample::select(vec!["team-a", "team-b"]),
+            paths in prop::collection::vec(filepath(), 1..4),
+        ) {
+            let mode = if nested { FilepathMode::NestedByMetadata } else { FilepathMode::None };
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async {
+                let mut h = harness(mode);
+                h.apply(placement("team-b", "b", "redis", "db", DOT, vec![workload("db.yaml", "team-b\n")]));
+                h.converge().await;
+                let before = h.files("store");
+                let mut evil = placement(
+                    namespace,
+                    "evil",
+                    &promise,
+                    &resource,
+                    id,
+                    paths.iter().map(|p| workload(p, "evil\n")).collect(),
+                );
+                evil.metadata.labels.insert(PIPELINE_NAME_LABEL.into(), pipeline.to_string());
+                h.apply(evil.clone());
+                h.converge().await;
+                let after = h.files("store");
+                let dir = StorePath::parse("dev").unwrap();
+                for (path, content) in &after {
+                    if before.get(path) != Some(content) {
+                        assert!(owned(mode, &dir, &evil, pipeline, path), "{path} changed: {evil:?}");
+                    }
+                }
+                for (path, content) in &before {
+                    assert_eq!(after.get(path), Some(content), "{path} was damaged by {evil:?}");
+                }
+                h.remove::<WorkPlacement>(namespace, "evil");
+                h.converge().await;
+                assert_eq!(h.files("store"), before, "removing {evil:?} left something behind or took too much");
+            });
+        }
+    }
+}
