@@ -202,3 +202,59 @@ fn a_linked_manifest_is_followed_to_its_target() {
     signal(&child, "-TERM");
     let _ = child.wait();
 }
+
+/// The files of `repo` with their contents.
+fn tree(repo: &Path) -> std::collections::BTreeMap<String, String> {
+    files(repo).into_iter().map(|f| (f.clone(), file(repo, &f).unwrap_or_default())).collect()
+}
+
+fn run_once_settled(platform: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["run", "--once", "--quiet", "--settle", "0", "--platform", platform.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+/// Trust acceptance: SIGKILL at any moment of an edit or a deletion (here: several moments, while 40
+/// Works change and 20 are removed) and a restart converge to exactly the tree a clean run of the final
+/// manifests writes.
+#[test]
+fn a_kill_at_any_moment_of_an_edit_or_a_deletion_converges_to_the_clean_tree() {
+    let clean = tempfile::tempdir().unwrap();
+    let clean_platform = platform_with_store(clean.path());
+    // The final manifests: w0..w39 edited, w40..w59 removed.
+    for i in 0..40 {
+        std::fs::write(clean_platform.join(format!("works/w{i}.yaml")), work(i, "edited")).unwrap();
+    }
+    assert_eq!(run_once_settled(&clean_platform).status.code(), Some(0));
+    let want = tree(&clean_platform.join("state.git"));
+    assert_eq!(want.len(), 42);
+
+    for delay_ms in [0u64, 20, 60, 120, 250, 500] {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = platform_with_store(dir.path());
+        for i in 0..60 {
+            std::fs::write(platform.join(format!("works/w{i}.yaml")), work(i, "first")).unwrap();
+        }
+        assert_eq!(run_once_settled(&platform).status.code(), Some(0), "{delay_ms} ms");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_waybill"))
+            .args(["run", "--quiet", "--settle", "0", "--platform", platform.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        for i in 0..40 {
+            std::fs::write(platform.join(format!("works/w{i}.yaml")), work(i, "edited")).unwrap();
+        }
+        for i in 40..60 {
+            std::fs::remove_file(platform.join(format!("works/w{i}.yaml"))).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        signal(&child, "-KILL");
+        let _ = child.wait();
+        let out = run_once_settled(&platform);
+        assert_eq!(out.status.code(), Some(0), "{delay_ms} ms: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(tree(&platform.join("state.git")), want, "after a kill {delay_ms} ms into the change");
+    }
+}
