@@ -104,12 +104,16 @@ fn yaml_problem(e: &serde_saphyr::Error, start_line: usize, secret: bool) -> Fie
     plain.snippets = serde_saphyr::SnippetMode::Off;
     let rendered = first_line(&e.render_with_options(plain));
     // The location is given once, counted in the file; the parser's own (in the document) goes.
-    let mut what = match rendered.rfind(" at line ") {
+    let mut what = match rendered.find(" at line ") {
         Some(i) => rendered[..i].to_string(),
         None => rendered,
     };
     if let Some(i) = what.find(", set DuplicateKeyPolicy") {
         what.truncate(i);
+    }
+    if what.contains("too large or too complex") {
+        // The parser's budget stopped it (an alias bomb, say); its own wording names internal limits.
+        what = "the document is too large or too complex once its aliases are expanded".to_string();
     }
     if secret && what.contains(['"', '\'', '`']) {
         what = "invalid YAML syntax (details withheld: the document is a Secret)".to_string();

@@ -288,15 +288,36 @@ mod whatever_its_fields_say {
 
     fn name() -> impl Strategy<Value = String> {
         prop::sample::select(vec![
-            "redis", "..", "../team-b", "a/b", ".", "", "kratix-canary-namespace.yaml", ".git", "GIT~1", "Redis",
-            "dependencies", "resources", "team-b", "x\ny",
+            "redis",
+            "..",
+            "../team-b",
+            "a/b",
+            ".",
+            "",
+            "kratix-canary-namespace.yaml",
+            ".git",
+            "GIT~1",
+            "Redis",
+            "dependencies",
+            "resources",
+            "team-b",
+            "x\ny",
         ])
         .prop_map(str::to_string)
     }
 
     fn filepath() -> impl Strategy<Value = String> {
         let segment = prop::sample::select(vec![
-            "..", ".", "", "a.yaml", "sub", ".git", ".kratix", "kratix-canary-configmap.yaml", "team-b", "resources",
+            "..",
+            ".",
+            "",
+            "a.yaml",
+            "sub",
+            ".git",
+            ".kratix",
+            "kratix-canary-configmap.yaml",
+            "team-b",
+            "resources",
         ]);
         (any::<bool>(), prop::collection::vec(segment, 1..5))
             .prop_map(|(abs, segs)| format!("{}{}", if abs { "/" } else { "" }, segs.join("/")))

@@ -13,18 +13,35 @@ pub use error::StoreError;
 pub use port::{Applied, Backend, FileChange};
 pub use writer::{Coalescing, PendingWrite, StoreWriter, WriterStats};
 
+/// How long a Git remote may take to accept a connection, and to answer once connected, when
+/// `WAYBILL_GIT_TIMEOUT` (seconds) does not say otherwise.
+pub const DEFAULT_GIT_CONNECT_TIMEOUT_MS: i32 = 10_000;
+pub const DEFAULT_GIT_TIMEOUT_MS: i32 = 60_000;
+
 /// Initialises libgit2 (and its OpenSSL) once; call before starting a multi-threaded runtime.
+///
+/// A remote that accepts no connection, or accepts and then never answers (a tarpit), must not hang a
+/// writer: connecting is bounded by 10 s and every read by 60 s. `WAYBILL_GIT_TIMEOUT=<seconds>` sets
+/// both to one value (shorter for impatient networks, longer for slow ones).
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Any libgit2 call runs its one-time global initialisation.
         let _ = git2::Version::get();
+        let from_env = std::env::var("WAYBILL_GIT_TIMEOUT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|s| *s > 0)
+            .map(|s| i32::try_from(u64::from(s) * 1000).unwrap_or(i32::MAX));
+        let (connect, read) = match from_env {
+            Some(ms) => (ms, ms),
+            None => (DEFAULT_GIT_CONNECT_TIMEOUT_MS, DEFAULT_GIT_TIMEOUT_MS),
+        };
         // SAFETY: these set process-wide libgit2 options; `Once` makes this the only call, and it runs
         // before any remote operation reads them.
         unsafe {
-            // A remote that accepts no connection, or stops answering, must not hang a writer.
-            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
-            let _ = git2::opts::set_server_timeout_in_milliseconds(60_000);
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(connect);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(read);
         }
     });
 }

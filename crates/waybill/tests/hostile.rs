@@ -278,3 +278,113 @@ fn two_stores_on_one_repository_cannot_overlap() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(site.files().contains_key("elsewhere/dependencies/kratix-canary-namespace.yaml"));
 }
+
+const GOOD: &str = "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: extra}\n\
+                    spec:\n  stateStoreRef: {kind: GitStateStore, name: default}\n";
+
+/// Documents built to exhaust the parser are refused with a clear message and nothing else suffers: an
+/// alias bomb (a billion laughs), 100,000 nested lists, invalid UTF-8, a duplicated key.
+#[test]
+fn documents_built_to_exhaust_the_parser_are_refused() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: bomb}\nstringData:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..10u8 {
+        let (n, prev) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+        bomb.push_str(&format!("  {n}: &{n} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+    }
+    let deep = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: deep}}\ndata: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("bomb.yaml", bomb.into_bytes(), "too large or too complex once its aliases are expanded"),
+        ("deep.yaml", deep.into_bytes(), "recursion limit exceeded"),
+        (
+            "utf8.yaml",
+            b"apiVersion: v1\nkind: Secret\nmetadata: {name: u}\nstringData: {a: \"\xff\xfe\"}\n".to_vec(),
+            "stream did not contain valid UTF-8",
+        ),
+        (
+            "dup.yaml",
+            b"apiVersion: v1\nkind: Secret\nmetadata: {name: d}\nmetadata: {name: e}\n".to_vec(),
+            "duplicate mapping key",
+        ),
+    ];
+    for (file, bytes, want) in cases {
+        let site = Site::quickstart();
+        assert_eq!(code(&site.run_once()), 0);
+        let before = site.files();
+        std::fs::write(site.platform.join(file), bytes).unwrap();
+        site.write("extra.yaml", GOOD);
+        let out = site.run_once();
+        assert_eq!(code(&out), 2, "{file}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{file}: document 1 (line 1): malformed YAML at line")) || file == "utf8.yaml",
+            "{file}: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains(want), "{file}: {}", text(&out));
+        let after = site.files();
+        assert!(after.contains_key("extra/dependencies/kratix-canary-namespace.yaml"), "{file}: the rest converged");
+        assert!(before.iter().all(|(k, v)| after.get(k) == Some(v)), "{file}");
+    }
+}
+
+/// Two `waybill run` on one state directory: the second refuses to start and changes nothing.
+#[test]
+fn a_second_run_on_the_same_state_refuses_to_start() {
+    let site = Site::quickstart();
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["run", "--quiet", "--platform", site.dir_arg()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = site.platform.join(".waybill/lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let second = site.run_once();
+    first.kill().unwrap();
+    let _ = first.wait();
+    assert_eq!(code(&second), 1, "{}", text(&second));
+    assert!(text(&second).contains("is in use by another `waybill run`"), "{}", text(&second));
+}
+
+/// A remote that accepts connections and never answers (a tarpit) cannot hang a run: the store is
+/// reported unreachable once the timeout passes, and every other store converges.
+#[test]
+fn a_tarpit_remote_is_reported_unreachable() {
+    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tarpit.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection without a byte in reply.
+        let mut kept = Vec::new();
+        for conn in tarpit.incoming().take(16) {
+            kept.push(conn);
+        }
+    });
+    let site = Site::quickstart();
+    site.write(
+        "tarpit.yaml",
+        &format!(
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {{name: tarpit}}\n\
+             spec: {{url: \"http://127.0.0.1:{port}/repo.git\", secretRef: {{name: creds}}}}\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata: {{name: creds}}\nstringData: {{password: x}}\n---\n\
+             apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {{name: slow}}\n\
+             spec:\n  stateStoreRef: {{kind: GitStateStore, name: tarpit}}\n"
+        ),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["run", "--once", "--quiet", "--platform", site.dir_arg()])
+        .env("WAYBILL_GIT_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    drop(held);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("StateStoreUnreachable"), "{}", text(&out));
+    assert!(site.files().contains_key("dev-cluster/dependencies/kratix-canary-namespace.yaml"), "the others converged");
+}
