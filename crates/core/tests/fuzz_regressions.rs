@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-fn replay(target: &str, check: fn(&[u8])) -> usize {
+fn replay(target: &str, check: Check) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions").join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
@@ -19,9 +19,12 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
     count
 }
 
+/// A fuzz target's check.
+type Check = fn(&[u8]);
+
 #[test]
 fn every_kept_fuzz_input_still_holds() {
-    let targets: [(&str, fn(&[u8])); 3] = [
+    let targets: [(&str, Check); 3] = [
         ("manifest", waybill_core::fuzzing::manifest),
         ("content", waybill_core::fuzzing::content),
         ("layout", waybill_core::fuzzing::layout),
