@@ -174,6 +174,12 @@ impl ObjectStore {
         }
     }
 
+    fn persist_status(&self, obj: &AnyObject) {
+        if let Some(p) = &self.persister {
+            p.put_status(obj);
+        }
+    }
+
     fn persist_delete(&self, r: &ObjectRef) {
         if let Some(p) = &self.persister {
             p.delete(r);
@@ -195,7 +201,7 @@ impl ObjectStore {
                 meta.creation_timestamp = Some(now_rfc3339());
                 meta.deletion_timestamp = None;
                 meta.finalizers.clear();
-                strip_status(&mut obj);
+                obj.clear_status();
                 self.persist_put(&obj, Some(source));
                 inner.objects.insert(r, obj.clone());
                 Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: obj });
@@ -303,7 +309,12 @@ impl ObjectStore {
         };
         let mut next = next;
         next.meta_mut().resource_version = Some(self.next_rv());
-        self.persist_put(&next, source.as_deref());
+        if status_only {
+            // Only the status is written again: a large Work is not rewritten for each condition.
+            self.persist_status(&next);
+        } else {
+            self.persist_put(&next, source.as_deref());
+        }
         inner.objects.insert(r, next.clone());
         Self::notify(&mut inner, Change { kind, object: next.clone() });
         Ok(next)
@@ -325,17 +336,6 @@ fn new_uid(r: &ObjectRef) -> String {
         (nanos >> 48) as u16,
         nanos & 0xffff_ffff_ffff
     )
-}
-
-fn strip_status(obj: &mut AnyObject) {
-    match obj {
-        AnyObject::Secret(_) => {}
-        AnyObject::GitStateStore(o) => o.status = None,
-        AnyObject::BucketStateStore(o) => o.status = None,
-        AnyObject::Destination(o) => o.status = None,
-        AnyObject::Work(o) => o.status = None,
-        AnyObject::WorkPlacement(o) => o.status = None,
-    }
 }
 
 fn replace_spec(target: &mut AnyObject, from: AnyObject) {

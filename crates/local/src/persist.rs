@@ -12,7 +12,8 @@ use crate::error::{LocalError, Result};
 use crate::integrity;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, source TEXT);
+CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, source TEXT,
+  status TEXT);
 CREATE TABLE IF NOT EXISTS rejections (key TEXT PRIMARY KEY, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (id INTEGER PRIMARY KEY AUTOINCREMENT, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, time TEXT NOT NULL,
@@ -61,8 +62,21 @@ pub fn ref_of(key: &str) -> Option<ObjectRef> {
 }
 
 enum Op {
-    Put { key: String, kind: &'static str, body: String, source: Option<String> },
-    Delete { key: String },
+    /// The object without its status, and its status apart.
+    Put {
+        key: String,
+        kind: &'static str,
+        body: String,
+        source: Option<String>,
+        status: String,
+    },
+    Status {
+        key: String,
+        status: String,
+    },
+    Delete {
+        key: String,
+    },
     Event(StoredEvent),
     Rejections(Vec<(String, String)>),
     Problems(Vec<String>),
@@ -93,6 +107,7 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
         integrity::check_tables(&conn, path)?;
     }
     conn.execute_batch(SCHEMA).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
+    add_status_column(&conn).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     let snapshot = read_all(&conn)?;
     let (tx, rx) = std_mpsc::channel();
     let path_buf = path.to_path_buf();
@@ -101,6 +116,16 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
         .spawn(move || writer_loop(conn, rx, path_buf))
         .map_err(|e| LocalError::WriteState(format!("failed to start its thread: {e}")))?;
     Ok((snapshot, Persister { tx }))
+}
+
+/// Databases written before statuses were kept apart lack the `status` column.
+fn add_status_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: i64 =
+        conn.query_row("SELECT count(*) FROM pragma_table_info('objects') WHERE name = 'status'", [], |r| r.get(0))?;
+    if has == 0 {
+        conn.execute_batch("ALTER TABLE objects ADD COLUMN status TEXT")?;
+    }
+    Ok(())
 }
 
 /// Reads a database without writing to it (for `waybill status` and `waybill plan`).
@@ -115,15 +140,39 @@ pub fn read_only(path: &Path) -> Result<Snapshot> {
 
 fn read_all(conn: &Connection) -> Result<Snapshot> {
     let mut snap = Snapshot::default();
-    let mut stmt =
-        conn.prepare("SELECT kind, body, source FROM objects ORDER BY key").map_err(LocalError::ReadState)?;
+    // A database of an older version, read without writing, has no status column yet.
+    let has_status: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_table_info('objects') WHERE name = 'status'", [], |r| r.get(0))
+        .map_err(LocalError::ReadState)?;
+    let query = if has_status > 0 {
+        "SELECT kind, body, source, status FROM objects ORDER BY key"
+    } else {
+        "SELECT kind, body, source, NULL FROM objects ORDER BY key"
+    };
+    let mut stmt = conn.prepare(query).map_err(LocalError::ReadState)?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
         .map_err(LocalError::ReadState)?;
     for row in rows {
-        let (kind, body, source) = row.map_err(LocalError::ReadState)?;
-        let parsed = Kind::parse(&kind)
-            .and_then(|k| serde_json::from_str(&body).ok().and_then(|v| AnyObject::from_json(k, v).ok()));
+        let (kind, body, source, status) = row.map_err(LocalError::ReadState)?;
+        let parsed = Kind::parse(&kind).and_then(|k| {
+            let mut value: serde_json::Value = serde_json::from_str(&body).ok()?;
+            // The status is kept apart (older databases kept it in the body: then the column is empty).
+            if let (Some(status), Some(map)) =
+                (status.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()), value.as_object_mut())
+                && !status.is_null()
+            {
+                map.insert("status".into(), status);
+            }
+            AnyObject::from_json(k, value).ok()
+        });
         match parsed {
             Some(obj) => snap.objects.push((obj, source)),
             None => tracing::warn!(kind, "skipping an unreadable object in the state database"),
@@ -217,12 +266,15 @@ fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
     let mut events = false;
     for op in ops {
         match op {
-            Op::Put { key, kind, body, source } => {
+            Op::Put { key, kind, body, source, status } => {
                 tx.execute(
-                    "INSERT INTO objects (key, kind, body, source) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(key) DO UPDATE SET kind = ?2, body = ?3, source = ?4",
-                    params![key, kind, body, source],
+                    "INSERT INTO objects (key, kind, body, source, status) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(key) DO UPDATE SET kind = ?2, body = ?3, source = ?4, status = ?5",
+                    params![key, kind, body, source, status],
                 )?;
+            }
+            Op::Status { key, status } => {
+                tx.execute("UPDATE objects SET status = ?2 WHERE key = ?1", params![key, status])?;
             }
             Op::Delete { key } => {
                 tx.execute("DELETE FROM objects WHERE key = ?1", params![key])?;
@@ -269,13 +321,23 @@ impl Persister {
         if obj.kind() == Kind::Secret {
             return;
         }
-        let body = obj.to_json().to_string();
+        let mut without_status = obj.clone();
+        without_status.clear_status();
         self.send(Op::Put {
             key: key_of(&obj.object_ref()),
             kind: obj.kind().as_str(),
-            body,
+            body: without_status.to_json_string(),
             source: source.map(str::to_string),
+            status: obj.status_value().to_string(),
         });
+    }
+
+    /// Queues a write of an object's status alone.
+    pub fn put_status(&self, obj: &AnyObject) {
+        if obj.kind() == Kind::Secret {
+            return;
+        }
+        self.send(Op::Status { key: key_of(&obj.object_ref()), status: obj.status_value().to_string() });
     }
 
     pub fn delete(&self, r: &ObjectRef) {
@@ -299,5 +361,62 @@ impl Persister {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Sync(tx));
         rx.await.map_err(|_| "the persistence thread stopped".to_string())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_core::api::{Destination, DestinationSpec, DestinationStatus};
+
+    fn dest(message: &str) -> AnyObject {
+        let mut d = Destination::new("d", DestinationSpec::default());
+        d.status = Some(DestinationStatus { observed_generation: 7, ..Default::default() });
+        d.metadata.annotations.insert("note".into(), message.into());
+        AnyObject::Destination(d)
+    }
+
+    #[tokio::test]
+    async fn statuses_are_written_apart_and_read_back_with_their_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        let (_, persister) = open_for_writing(&db).unwrap();
+        persister.put(&dest("spec"), Some("d.yaml"));
+        let mut updated = dest("ignored: a status write never changes the body");
+        if let AnyObject::Destination(d) = &mut updated {
+            d.status.as_mut().unwrap().observed_generation = 9;
+        }
+        persister.put_status(&updated);
+        persister.sync().await.unwrap();
+        let snapshot = read_only(&db).unwrap();
+        let AnyObject::Destination(d) = &snapshot.objects[0].0 else { panic!("{:?}", snapshot.objects) };
+        assert_eq!(d.metadata.annotations["note"], "spec");
+        assert_eq!(d.status.as_ref().unwrap().observed_generation, 9);
+        assert_eq!(snapshot.objects[0].1.as_deref(), Some("d.yaml"));
+    }
+
+    #[test]
+    fn a_database_of_the_previous_format_is_read_and_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&db).unwrap();
+            // The schema as the previous version wrote it: the status inside the body.
+            let old_schema = SCHEMA.replace(", source TEXT,\n  status TEXT)", ", source TEXT)");
+            assert_ne!(old_schema, SCHEMA);
+            conn.execute_batch(&format!("PRAGMA journal_mode=WAL; {old_schema}")).unwrap();
+            conn.execute(
+                "INSERT INTO objects VALUES ('Destination//d', 'Destination', ?1, 'd.yaml')",
+                params![dest("old").to_json_string()],
+            )
+            .unwrap();
+        }
+        let read = |snapshot: &Snapshot| match &snapshot.objects[0].0 {
+            AnyObject::Destination(d) => d.status.as_ref().unwrap().observed_generation,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(read(&read_only(&db).unwrap()), 7, "read as it was, without writing");
+        let (snapshot, _) = open_for_writing(&db).unwrap();
+        assert_eq!(read(&snapshot), 7, "and after the upgrade");
     }
 }

@@ -183,6 +183,23 @@ impl AnyObject {
         each!(self, o => serde_json::to_value(o).unwrap_or(Value::Null))
     }
 
+    /// The object as JSON text, written in one pass (no intermediate [`Value`]).
+    pub fn to_json_string(&self) -> String {
+        each!(self, o => serde_json::to_string(o).unwrap_or_default())
+    }
+
+    /// Drops the status (Secrets have none).
+    pub fn clear_status(&mut self) {
+        match self {
+            AnyObject::Secret(_) => {}
+            AnyObject::GitStateStore(o) => o.status = None,
+            AnyObject::BucketStateStore(o) => o.status = None,
+            AnyObject::Destination(o) => o.status = None,
+            AnyObject::Work(o) => o.status = None,
+            AnyObject::WorkPlacement(o) => o.status = None,
+        }
+    }
+
     /// Parses an object of `kind` from its JSON form; the error names the field.
     pub fn from_json(kind: Kind, value: Value) -> Result<AnyObject, serde_path_to_error::Error<serde_json::Error>> {
         fn parse<T: DeserializeOwned>(value: Value) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {

@@ -56,14 +56,15 @@ pub struct WorkloadGroup {
 }
 
 /// One file: its path relative to the placement's directory and its content, either Kratix's
-/// base64-of-gzip encoding or plain text (see [`crate::content`]).
+/// base64-of-gzip encoding or plain text (see [`crate::content`]). The content is shared, not copied,
+/// between a Work, its placements and every copy a reconcile takes: a large Work costs its size once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Workload {
     #[serde(default)]
     pub filepath: String,
     #[serde(default)]
-    pub content: String,
+    pub content: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
