@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod error;
+mod index;
 pub mod integrity;
 pub mod loader;
 pub mod manifests;

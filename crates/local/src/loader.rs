@@ -1,49 +1,140 @@
-//! Re-reading a platform directory cheaply: files whose size and modification time did not change are
-//! not parsed again.
+//! Re-reading a platform directory cheaply: a file whose size, modification time and inode did not
+//! change is not parsed again, within a run (its last result is kept) and across runs (its objects are
+//! the ones the state database holds from it), so a rerun over unchanged manifests parses nothing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use waybill_core::{AnyObject, Kind};
 
 use crate::manifests::{self, Loaded};
 
-#[derive(Clone, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
+/// What a file looked like, to tell whether it changed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+    pub inode: u64,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp { len: m.len(), modified: m.modified().ok(), inode: m.ino() })
+    }
+
+    /// Whether the stamp was taken so soon after the file's change that a second change within the
+    /// same clock tick could hide behind it (Git's "racily clean" case): such a file is parsed again.
+    fn is_racy(&self, taken: SystemTime) -> bool {
+        self.modified.is_none_or(|m| taken.duration_since(m).unwrap_or_default() < Duration::from_secs(2))
+    }
+}
+
+struct Cached {
+    stamp: FileStamp,
+    loaded: Loaded,
+    /// Loaded without any problem and without Secrets (which the state database never holds).
+    reusable: bool,
 }
 
 /// Loads a platform directory, remembering what each file held.
 pub struct Loader {
     dir: PathBuf,
     skip: Vec<PathBuf>,
-    cache: HashMap<PathBuf, (Stamp, Loaded)>,
+    cache: HashMap<PathBuf, Cached>,
+    /// Files a previous run read cleanly, by their displayed path.
+    known: HashMap<String, FileStamp>,
+    parsed: usize,
+    /// What [`Loader::reusable_if_changed`] returned last.
+    recorded: Vec<(String, FileStamp)>,
 }
 
 impl Loader {
     pub fn new(dir: &Path, skip: Vec<PathBuf>) -> Loader {
-        Loader { dir: dir.to_path_buf(), skip, cache: HashMap::new() }
+        Loader {
+            dir: dir.to_path_buf(),
+            skip,
+            cache: HashMap::new(),
+            known: HashMap::new(),
+            parsed: 0,
+            recorded: Vec::new(),
+        }
     }
 
-    /// Everything the directory holds now.
-    pub fn load(&mut self) -> Loaded {
+    /// Files a previous run read cleanly: unchanged, their objects come from `stored` instead of a parse.
+    pub fn with_known(mut self, known: HashMap<String, FileStamp>) -> Loader {
+        self.known = known;
+        self
+    }
+
+    /// How many files were parsed so far.
+    pub fn parsed(&self) -> usize {
+        self.parsed
+    }
+
+    /// Everything the directory holds now. `stored` gives the objects the state database holds from a
+    /// file (by displayed path).
+    pub fn load(&mut self, stored: &mut dyn FnMut(&str) -> Vec<AnyObject>) -> Loaded {
         let walk = manifests::walk_dir(&self.dir, &self.skip);
         let mut out = Loaded::default();
         out.add_walk_failures(&walk, &self.dir);
         let mut seen = HashMap::new();
         for path in walk.files {
-            let stamp = std::fs::metadata(&path).map(|m| Stamp { len: m.len(), modified: m.modified().ok() }).ok();
+            let stamp = FileStamp::of(&path);
+            let display = manifests::display_path(&path, &self.dir);
             let cached = match (&stamp, self.cache.remove(&path)) {
-                (Some(s), Some((old, loaded))) if *s == old => Some(loaded),
+                (Some(s), Some(c)) if *s == c.stamp => Some(c),
                 _ => None,
             };
-            let loaded = cached.unwrap_or_else(|| manifests::load_files(std::slice::from_ref(&path), &self.dir));
-            merge(&mut out, &loaded);
-            if let Some(s) = stamp {
-                seen.insert(path, (s, loaded));
-            }
+            let cached = cached.or_else(|| {
+                let stamp = stamp?;
+                if self.known.get(&display) != Some(&stamp) {
+                    return None;
+                }
+                let objects: Vec<(AnyObject, String)> = stored(&display).into_iter().map(|o| (o, display.clone())).collect();
+                (!objects.is_empty()).then(|| Cached { stamp, loaded: Loaded { objects, ..Loaded::default() }, reusable: true })
+            });
+            let cached = match cached {
+                Some(c) => c,
+                None => {
+                    self.parsed += 1;
+                    let loaded = manifests::load_files(std::slice::from_ref(&path), &self.dir);
+                    let reusable = loaded.problems.is_empty()
+                        && loaded.failed_files.is_empty()
+                        && loaded.objects.iter().all(|(o, _)| o.kind() != Kind::Secret);
+                    let stamp = stamp.unwrap_or(FileStamp { len: 0, modified: None, inode: 0 });
+                    Cached { stamp, loaded, reusable }
+                }
+            };
+            merge(&mut out, &cached.loaded);
+            seen.insert(path, cached);
         }
         self.cache = seen;
+        self.known.clear();
+        out
+    }
+
+    /// [`Loader::reusable`], when it differs from what this returned last (so it is recorded once).
+    pub fn reusable_if_changed(&mut self) -> Option<Vec<(String, FileStamp)>> {
+        let now = self.reusable();
+        (now != self.recorded).then(|| {
+            self.recorded = now.clone();
+            now
+        })
+    }
+
+    /// The files of the last load that a later run may take from the state database unparsed.
+    pub fn reusable(&self) -> Vec<(String, FileStamp)> {
+        let now = SystemTime::now();
+        let mut out: Vec<(String, FileStamp)> = self
+            .cache
+            .iter()
+            .filter(|(_, c)| c.reusable && !c.stamp.is_racy(now))
+            .map(|(p, c)| (manifests::display_path(p, &self.dir), c.stamp))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }

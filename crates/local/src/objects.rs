@@ -13,6 +13,7 @@ use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
 use waybill_engine::{ControlPlane, CpError, Event};
 use waybill_stores::Activity;
 
+use crate::index::IndexedObjects;
 use crate::persist::{Persister, StoredEvent};
 
 /// What changed about an object.
@@ -36,7 +37,7 @@ pub struct Change {
 }
 
 struct Inner {
-    objects: BTreeMap<ObjectRef, AnyObject>,
+    objects: IndexedObjects,
     /// Manifest file an object came from; objects without one were made by reconcilers.
     sources: HashMap<ObjectRef, String>,
     events: HashMap<ObjectRef, VecDeque<Event>>,
@@ -61,7 +62,7 @@ impl ObjectStore {
     /// A store holding `objects` (as loaded from disk), persisting through `persister` when given.
     pub fn new(objects: Vec<(AnyObject, Option<String>)>, persister: Option<Persister>) -> ObjectStore {
         let mut inner = Inner {
-            objects: BTreeMap::new(),
+            objects: IndexedObjects::default(),
             sources: HashMap::new(),
             events: HashMap::new(),
             watchers: Vec::new(),
@@ -111,12 +112,12 @@ impl ObjectStore {
 
     /// Copies of every object of `kind`.
     pub fn all_of(&self, kind: Kind) -> Vec<AnyObject> {
-        self.lock().objects.iter().filter(|(r, _)| r.kind == kind).map(|(_, o)| o.clone()).collect()
+        self.lock().objects.select(kind, None, &[]).cloned().collect()
     }
 
     /// References of every object of `kind` matching `pred`.
     pub fn refs_where(&self, kind: Kind, pred: impl Fn(&AnyObject) -> bool) -> Vec<ObjectRef> {
-        self.lock().objects.iter().filter(|(r, o)| r.kind == kind && pred(o)).map(|(r, _)| r.clone()).collect()
+        self.lock().objects.select(kind, None, &[]).filter(|o| pred(o)).map(AnyObject::object_ref).collect()
     }
 
     /// Every object, sorted by kind, namespace and name.
@@ -127,6 +128,25 @@ impl ObjectStore {
     /// References of every object that came from a manifest.
     pub fn manifest_objects(&self) -> Vec<(ObjectRef, String)> {
         self.lock().sources.iter().map(|(r, s)| (r.clone(), s.clone())).collect()
+    }
+
+    /// Every object that came from a manifest, by the file it came from.
+    pub fn objects_by_source(&self) -> HashMap<String, Vec<AnyObject>> {
+        let inner = self.lock();
+        let mut out: HashMap<String, Vec<AnyObject>> = HashMap::new();
+        for (r, source) in &inner.sources {
+            if let Some(o) = inner.objects.get(r) {
+                out.entry(source.clone()).or_default().push(o.clone());
+            }
+        }
+        out
+    }
+
+    /// Records which manifest files a later run may take unparsed (see [`crate::loader`]).
+    pub fn record_manifest_files(&self, files: Vec<(String, crate::loader::FileStamp)>) {
+        if let Some(p) = &self.persister {
+            p.files(files);
+        }
     }
 
     /// Records the outcome of the last manifest load (kept for status views and persisted).
@@ -191,7 +211,7 @@ impl ObjectStore {
     pub fn apply_manifest(&self, mut obj: AnyObject, source: &str) -> bool {
         let r = obj.object_ref();
         let mut inner = self.lock();
-        inner.sources.insert(r.clone(), source.to_string());
+        let previous_source = inner.sources.insert(r.clone(), source.to_string());
         match inner.objects.get(&r).cloned() {
             None => {
                 let meta = obj.meta_mut();
@@ -213,7 +233,7 @@ impl ObjectStore {
                     return false;
                 }
                 let mut next = current.clone();
-                let spec_changed = current.spec_value() != obj.spec_value();
+                let spec_changed = !current.same_spec(&obj);
                 {
                     let (m, new) = (next.meta_mut(), obj.meta());
                     m.labels = new.labels.clone();
@@ -222,7 +242,10 @@ impl ObjectStore {
                 replace_spec(&mut next, obj);
                 let meta_changed = next.meta() != current.meta();
                 if !spec_changed && !meta_changed {
-                    self.persist_put(&current, Some(source));
+                    // Unchanged: written again only when it moved to another manifest file.
+                    if previous_source.as_deref() != Some(source) {
+                        self.persist_put(&current, Some(source));
+                    }
                     return false;
                 }
                 if spec_changed {
@@ -287,7 +310,7 @@ impl ObjectStore {
         } else {
             let mut next = obj;
             next.copy_status_from(&current);
-            let spec_changed = next.spec_value() != current.spec_value();
+            let spec_changed = !next.same_spec(&current);
             {
                 let (m, cur) = (next.meta_mut(), current.meta());
                 m.uid = cur.uid.clone();
@@ -363,16 +386,7 @@ impl ControlPlane for ObjectStore {
 
     async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError> {
         let inner = self.lock();
-        let start = ObjectRef { kind: K::KIND, namespace: String::new(), name: String::new() };
-        Ok(inner
-            .objects
-            .range(start..)
-            .take_while(|(r, _)| r.kind == K::KIND)
-            .filter(|(r, _)| namespace.is_none_or(|ns| r.namespace == ns))
-            .filter_map(|(_, o)| K::from_any_ref(o))
-            .filter(|o| labels.iter().all(|(k, v)| o.meta().labels.get(*k).is_some_and(|x| x == v)))
-            .cloned()
-            .collect())
+        Ok(inner.objects.select(K::KIND, namespace, labels).filter_map(|o| K::from_any_ref(o)).cloned().collect())
     }
 
     async fn create<K: Resource>(&self, obj: K) -> Result<K, CpError> {

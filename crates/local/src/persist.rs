@@ -10,11 +10,14 @@ use waybill_core::{AnyObject, Kind, ObjectRef};
 
 use crate::error::{LocalError, Result};
 use crate::integrity;
+use crate::loader::FileStamp;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, source TEXT,
   status TEXT);
 CREATE TABLE IF NOT EXISTS rejections (key TEXT PRIMARY KEY, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS manifest_files (path TEXT PRIMARY KEY, len INTEGER NOT NULL, modified_ns INTEGER,
+  inode INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (id INTEGER PRIMARY KEY AUTOINCREMENT, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, time TEXT NOT NULL,
   type TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
@@ -45,6 +48,8 @@ pub struct Snapshot {
     pub rejections: Vec<(String, String)>,
     pub problems: Vec<String>,
     pub events: Vec<StoredEvent>,
+    /// Manifest files the last run read cleanly, as they were then (see [`crate::loader`]).
+    pub files: Vec<(String, FileStamp)>,
 }
 
 /// The database key of an object: `Kind/namespace/name`.
@@ -79,6 +84,7 @@ enum Op {
     },
     Event(StoredEvent),
     Rejections(Vec<(String, String)>),
+    Files(Vec<(String, FileStamp)>),
     Problems(Vec<String>),
     Sync(oneshot::Sender<Result<(), String>>),
 }
@@ -185,6 +191,27 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
         .map_err(LocalError::ReadState)?;
     let mut stmt = conn.prepare("SELECT message FROM problems ORDER BY id").map_err(LocalError::ReadState)?;
     snap.problems = stmt.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(LocalError::ReadState)?;
+    let has_files: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'manifest_files'", [], |r| r.get(0))
+        .map_err(LocalError::ReadState)?;
+    if has_files > 0 {
+        let mut stmt =
+            conn.prepare("SELECT path, len, modified_ns, inode FROM manifest_files").map_err(LocalError::ReadState)?;
+        snap.files = stmt
+            .query_map([], |r| {
+                let modified: Option<i64> = r.get(2)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    FileStamp {
+                        len: r.get::<_, i64>(1)? as u64,
+                        modified: modified.map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64)),
+                        inode: r.get::<_, i64>(3)? as u64,
+                    },
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(LocalError::ReadState)?;
+    }
     let mut stmt = conn
         .prepare("SELECT object, time, type, reason, message FROM events ORDER BY id")
         .map_err(LocalError::ReadState)?;
@@ -295,6 +322,19 @@ fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
                     )?;
                 }
             }
+            Op::Files(list) => {
+                tx.execute("DELETE FROM manifest_files", [])?;
+                for (path, stamp) in list {
+                    let modified = stamp
+                        .modified
+                        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                    tx.execute(
+                        "INSERT INTO manifest_files (path, len, modified_ns, inode) VALUES (?1, ?2, ?3, ?4)",
+                        params![path, stamp.len as i64, modified, stamp.inode as i64],
+                    )?;
+                }
+            }
             Op::Problems(list) => {
                 tx.execute("DELETE FROM problems", [])?;
                 for message in list {
@@ -350,6 +390,11 @@ impl Persister {
 
     pub fn rejections(&self, list: Vec<(String, String)>) {
         self.send(Op::Rejections(list));
+    }
+
+    /// Records which manifest files were read cleanly, and how they looked.
+    pub fn files(&self, list: Vec<(String, FileStamp)>) {
+        self.send(Op::Files(list));
     }
 
     pub fn problems(&self, list: Vec<String>) {

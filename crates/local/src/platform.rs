@@ -76,7 +76,10 @@ impl Platform {
         let store = Arc::new(ObjectStore::new(snapshot.objects, Some(persister)));
         let mut config = config;
         config.cache_dir.get_or_insert_with(|| waybill_engine::backends::cache_dir_in(&paths.state_dir));
-        Ok(Self::assemble(paths, store, config, Some(lock)))
+        let mut platform = Self::assemble(paths, store, config, Some(lock));
+        let known = snapshot.files.into_iter().collect();
+        platform.loader = Loader::new(&platform.paths.platform, vec![platform.paths.state_dir.clone()]).with_known(known);
+        Ok(platform)
     }
 
     /// Opens the platform for `plan`: state is read, never written, and stores only record changes.
@@ -115,6 +118,11 @@ impl Platform {
     /// What the watcher of the platform directory shares with it (see [`crate::watch::watch`]).
     pub fn watch_hooks(&self) -> WatchHooks {
         self.hooks.clone()
+    }
+
+    /// How many manifest files were parsed so far (unchanged files are not parsed again).
+    pub fn files_parsed(&self) -> usize {
+        self.loader.parsed()
     }
 
     /// Reads the manifests and admits them.
@@ -183,9 +191,16 @@ impl Platform {
 
 /// One load: read what changed, admit it, and say which deletions wait for their change to settle.
 fn load_and_admit(loader: &mut Loader, settler: &Settler, links: &Links, store: &ObjectStore) -> AdmissionReport {
-    let loaded = loader.load();
+    let mut by_source: Option<std::collections::HashMap<String, Vec<waybill_core::AnyObject>>> = None;
+    let loaded = loader.load(&mut |source| {
+        // Built once, and only when a file may be taken from the state database unparsed.
+        by_source.get_or_insert_with(|| store.objects_by_source()).remove(source).unwrap_or_default()
+    });
     links.set(loaded.links.iter().cloned());
     let report = admission::admit(store, &loaded, settler.root(), &|source| settler.wait(source));
+    if let Some(files) = loader.reusable_if_changed() {
+        store.record_manifest_files(files);
+    }
     if !report.held.is_empty() {
         let held: Vec<String> = report.held.iter().take(5).map(|(id, file)| format!("{id} ({file})")).collect();
         let more = report.held.len().saturating_sub(held.len());

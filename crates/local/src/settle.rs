@@ -11,24 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::loader::FileStamp;
+
 /// Default settle period (`--settle`).
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
-
-/// What a file looked like, to tell whether it changed since.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    pub len: u64,
-    pub modified: Option<SystemTime>,
-    pub inode: u64,
-}
-
-impl FileStamp {
-    pub fn of(path: &Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp { len: m.len(), modified: m.modified().ok(), inode: m.ino() })
-    }
-}
 
 /// Files the watcher saw renamed into place, with how they looked then. Shared with the watcher.
 #[derive(Debug, Clone, Default)]

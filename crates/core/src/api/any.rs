@@ -29,6 +29,8 @@ pub trait Resource: Clone + Serialize + DeserializeOwned + Send + Sync + std::fm
     fn from_any_ref(any: &AnyObject) -> Option<&Self>;
     /// The desired state; a change to it bumps `metadata.generation`.
     fn spec_value(&self) -> Value;
+    /// Whether `other` has the same desired state (compared in place: no copy of a large spec).
+    fn same_spec(&self, other: &Self) -> bool;
     /// Replaces the status with `other`'s (status writes never touch spec or metadata).
     fn copy_status_from(&mut self, other: &Self);
 
@@ -64,6 +66,9 @@ macro_rules! resource {
             }
             fn spec_value(&self) -> Value {
                 serde_json::to_value(&self.$spec).unwrap_or(Value::Null)
+            }
+            fn same_spec(&self, other: &Self) -> bool {
+                self.$spec == other.$spec
             }
             fn copy_status_from(&mut self, other: &Self) {
                 self.status = other.status.clone();
@@ -105,6 +110,9 @@ impl Resource for Secret {
         // Only a digest: secret values must not travel into comparisons that may be logged.
         Value::String(self.fingerprint())
     }
+    fn same_spec(&self, other: &Self) -> bool {
+        (&self.data, &self.string_data, &self.type_) == (&other.data, &other.string_data, &other.type_)
+    }
     fn copy_status_from(&mut self, _other: &Self) {}
 }
 
@@ -140,6 +148,19 @@ impl AnyObject {
 
     pub fn spec_value(&self) -> Value {
         each!(self, o => o.spec_value())
+    }
+
+    /// Whether `other` is of the same kind with the same desired state.
+    pub fn same_spec(&self, other: &AnyObject) -> bool {
+        match (self, other) {
+            (AnyObject::Secret(a), AnyObject::Secret(b)) => a.same_spec(b),
+            (AnyObject::GitStateStore(a), AnyObject::GitStateStore(b)) => a.same_spec(b),
+            (AnyObject::BucketStateStore(a), AnyObject::BucketStateStore(b)) => a.same_spec(b),
+            (AnyObject::Destination(a), AnyObject::Destination(b)) => a.same_spec(b),
+            (AnyObject::Work(a), AnyObject::Work(b)) => a.same_spec(b),
+            (AnyObject::WorkPlacement(a), AnyObject::WorkPlacement(b)) => a.same_spec(b),
+            _ => false,
+        }
     }
 
     /// Replaces the status with `other`'s when both are of the same kind.

@@ -1,0 +1,136 @@
+//! The object store's map with a label index: listing the placements of one Work (or of one
+//! Destination) costs what it finds, not a scan of every object, so a burst of N Works is O(N), not
+//! O(N²).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use waybill_core::{AnyObject, Kind, ObjectRef};
+
+/// Objects by identity, indexed by kind and label.
+#[derive(Default)]
+pub(crate) struct IndexedObjects {
+    map: BTreeMap<ObjectRef, AnyObject>,
+    by_label: HashMap<(Kind, String, String), BTreeSet<ObjectRef>>,
+}
+
+impl IndexedObjects {
+    fn unindex(&mut self, r: &ObjectRef, obj: &AnyObject) {
+        for (k, v) in &obj.meta().labels {
+            let key = (r.kind, k.clone(), v.clone());
+            if let Some(set) = self.by_label.get_mut(&key) {
+                set.remove(r);
+                if set.is_empty() {
+                    self.by_label.remove(&key);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn insert(&mut self, r: ObjectRef, obj: AnyObject) {
+        if let Some(old) = self.map.get(&r) {
+            if old.meta().labels == obj.meta().labels {
+                self.map.insert(r, obj);
+                return;
+            }
+            let old = old.clone();
+            self.unindex(&r, &old);
+        }
+        for (k, v) in &obj.meta().labels {
+            self.by_label.entry((r.kind, k.clone(), v.clone())).or_default().insert(r.clone());
+        }
+        self.map.insert(r, obj);
+    }
+
+    pub(crate) fn remove(&mut self, r: &ObjectRef) -> Option<AnyObject> {
+        let obj = self.map.remove(r)?;
+        self.unindex(r, &obj);
+        Some(obj)
+    }
+
+    pub(crate) fn get(&self, r: &ObjectRef) -> Option<&AnyObject> {
+        self.map.get(r)
+    }
+
+    pub(crate) fn contains_key(&self, r: &ObjectRef) -> bool {
+        self.map.contains_key(r)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &AnyObject> {
+        self.map.values()
+    }
+
+    /// Objects of `kind`, in one namespace or all, carrying every label of `labels`.
+    pub(crate) fn select<'a>(
+        &'a self,
+        kind: Kind,
+        namespace: Option<&'a str>,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> Box<dyn Iterator<Item = &'a AnyObject> + 'a> {
+        let in_ns = move |r: &ObjectRef| namespace.is_none_or(|ns| r.namespace == ns);
+        let has_all = move |o: &AnyObject| labels.iter().all(|(k, v)| o.meta().labels.get(*k).is_some_and(|x| x == v));
+        match labels.first() {
+            Some((k, v)) => {
+                let refs = self.by_label.get(&(kind, k.to_string(), v.to_string()));
+                Box::new(
+                    refs.into_iter()
+                        .flatten()
+                        .filter(move |r| in_ns(r))
+                        .filter_map(|r| self.map.get(r))
+                        .filter(move |o| has_all(o)),
+                )
+            }
+            None => {
+                let start = ObjectRef { kind, namespace: namespace.unwrap_or("").to_string(), name: String::new() };
+                Box::new(
+                    self.map
+                        .range(start..)
+                        .take_while(move |(r, _)| r.kind == kind && namespace.is_none_or(|ns| r.namespace == ns))
+                        .map(|(_, o)| o),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_core::api::{WorkPlacement, WorkPlacementSpec};
+
+    fn wp(ns: &str, name: &str, labels: &[(&str, &str)]) -> (ObjectRef, AnyObject) {
+        let mut p = WorkPlacement::new(ns, name, WorkPlacementSpec::default());
+        p.metadata.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let any = AnyObject::WorkPlacement(p);
+        (any.object_ref(), any)
+    }
+
+    fn names(o: &IndexedObjects, ns: Option<&str>, labels: &[(&str, &str)]) -> Vec<String> {
+        o.select(Kind::WorkPlacement, ns, labels).map(|o| o.meta().name.clone()).collect()
+    }
+
+    #[test]
+    fn selection_by_label_follows_every_change() {
+        let mut o = IndexedObjects::default();
+        for (ns, name, labels) in [
+            ("a", "p1", vec![("work", "w1"), ("dest", "d1")]),
+            ("a", "p2", vec![("work", "w1"), ("dest", "d2")]),
+            ("b", "p3", vec![("work", "w1")]),
+            ("a", "p4", vec![]),
+        ] {
+            let (r, obj) = wp(ns, name, &labels);
+            o.insert(r, obj);
+        }
+        assert_eq!(names(&o, Some("a"), &[("work", "w1")]), vec!["p1", "p2"]);
+        assert_eq!(names(&o, None, &[("work", "w1")]), vec!["p1", "p2", "p3"]);
+        assert_eq!(names(&o, Some("a"), &[("work", "w1"), ("dest", "d2")]), vec!["p2"]);
+        assert_eq!(names(&o, Some("a"), &[]), vec!["p1", "p2", "p4"]);
+        // Relabelled and removed objects leave the index.
+        let (r, obj) = wp("a", "p1", &[("work", "w2")]);
+        o.insert(r, obj);
+        assert_eq!(names(&o, Some("a"), &[("work", "w1")]), vec!["p2"]);
+        assert_eq!(names(&o, Some("a"), &[("work", "w2")]), vec!["p1"]);
+        o.remove(&wp("a", "p2", &[]).0);
+        assert!(names(&o, None, &[("dest", "d2")]).is_empty());
+        assert!(o.by_label.get(&(Kind::WorkPlacement, "dest".into(), "d2".into())).is_none());
+    }
+}
