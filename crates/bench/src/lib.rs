@@ -20,6 +20,40 @@ pub fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU time (user and system) this process used so far.
+pub fn cpu_time() -> Duration {
+    // Fields 14 and 15 of /proc/self/stat, after the command name in parentheses, in clock ticks.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<u64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // `after` starts at field 3 (the state, which does not parse), so utime and stime are 11th and 12th.
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The git CLI floor for what Waybill wrote to `repo`: the same tree, already checked out (not timed),
+/// added, committed and pushed to a new bare repository in one go. Returns the time of those three.
+pub fn git_cli_floor(repo: &Path, branch: &str) -> anyhow::Result<Duration> {
+    let dir = tempfile::tempdir()?;
+    let (work, bare) = (dir.path().join("work"), dir.path().join("floor.git"));
+    std::fs::create_dir_all(&work)?;
+    let run = |cwd: &Path, args: &[&str]| -> anyhow::Result<()> {
+        let out = std::process::Command::new("git").args(args).current_dir(cwd).output()?;
+        anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    };
+    let git_dir = format!("--git-dir={}", repo.display());
+    let work_tree = format!("--work-tree={}", work.display());
+    run(dir.path(), &[&git_dir, &work_tree, "checkout", "-f", branch, "--", "."])?;
+    run(dir.path(), &["init", "--quiet", "--bare", "floor.git"])?;
+    run(&work, &["init", "--quiet"])?;
+    let started = Instant::now();
+    run(&work, &["add", "-A"])?;
+    run(&work, &["-c", "user.name=floor", "-c", "user.email=", "commit", "--quiet", "-m", "all at once"])?;
+    run(&work, &["push", "--quiet", bare.to_str().unwrap_or_default(), "HEAD:refs/heads/main"])?;
+    Ok(started.elapsed())
+}
+
 /// Commits on `branch` of the repository at `repo` (0 when the branch does not exist).
 pub fn commit_count(repo: &Path, branch: &str) -> usize {
     let Ok(repo) = git2::Repository::open(repo) else { return 0 };
@@ -83,6 +117,8 @@ pub struct RunFigures {
     pub wall: Duration,
     pub commits: u64,
     pub all_ready: bool,
+    /// Manifest files parsed (unchanged ones are not).
+    pub parsed: usize,
 }
 
 /// Runs embedded mode once over `platform`, as `waybill run --once` does.
@@ -93,7 +129,7 @@ pub async fn run_once(platform: &Path) -> anyhow::Result<RunFigures> {
     p.load();
     let mut runner = p.runner();
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    p.run(&mut runner, RunOptions { once: true, concurrency: 4096 }, rx).await?;
+    p.run(&mut runner, RunOptions { once: true, concurrency: 1024 }, rx).await?;
     let view = p.status();
     for row in view.not_ready().take(5) {
         if let Some(c) = row.ready() {
@@ -103,5 +139,10 @@ pub async fn run_once(platform: &Path) -> anyhow::Result<RunFigures> {
     for problem in view.problems.iter().take(5) {
         eprintln!("  problem: {problem}");
     }
-    Ok(RunFigures { wall: started.elapsed(), commits: p.revisions(), all_ready: view.all_ready() })
+    Ok(RunFigures {
+        wall: started.elapsed(),
+        commits: p.revisions(),
+        all_ready: view.all_ready(),
+        parsed: p.files_parsed(),
+    })
 }

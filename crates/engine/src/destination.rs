@@ -2,7 +2,8 @@
 //! `cleanup: all` deletion.
 
 use waybill_core::api::{
-    BucketStateStore, Cleanup, Destination, DestinationStatus, FilepathMode, GitStateStore, WorkPlacement, WrittenTo,
+    BucketStateStore, Cleanup, Destination, DestinationStatus, FilepathMode, GitStateStore, StateStoreRef,
+    WorkPlacement, WrittenTo,
 };
 use waybill_core::canary::{CANARY_CONFIGMAP, CANARY_NAMESPACE, CANARY_WRITER_NAME};
 use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
@@ -30,7 +31,12 @@ impl<C: ControlPlane> Engine<C> {
     /// Notes that a write found the Destination's remote unreachable, so the store is re-checked and the
     /// outage shows on the store and its Destinations (difference 10).
     pub(crate) fn note_store_error(&self, dest: &Destination, error: &waybill_stores::StoreError) {
-        if let (waybill_stores::StoreError::Unreachable(msg), Some(r)) = (error, dest.spec.state_store_ref.as_ref())
+        self.note_unreachable(dest.spec.state_store_ref.as_ref(), error);
+    }
+
+    /// Like [`Engine::note_store_error`], by the store's reference.
+    pub(crate) fn note_unreachable(&self, store: Option<&StateStoreRef>, error: &waybill_stores::StoreError) {
+        if let (waybill_stores::StoreError::Unreachable(msg), Some(r)) = (error, store)
             && let Some(kind) = r.store_kind()
         {
             self.stores.mark_unreachable(&StoreKey::new(kind.kind(), &r.name), msg);

@@ -8,7 +8,7 @@ use waybill_core::labels::{TARGET_DESTINATION_LABEL, WORK_LABEL};
 use waybill_core::layout::{self, StorePath};
 use waybill_core::meta::find_condition;
 use waybill_core::pathrules::shown;
-use waybill_stores::{StoreError, StoreWriter};
+use waybill_stores::{PendingWrite, StoreError, StoreWriter};
 
 use crate::claims::{Existing, InUse};
 use crate::engine::Engine;
@@ -60,17 +60,17 @@ impl<C: ControlPlane> Engine<C> {
         Ok(())
     }
 
-    /// Claims the placement's paths and queues `changes` under the claim, then waits for the write. A
-    /// path another live placement owns refuses the write (`PathConflict`); an owner that is gone or
-    /// being deleted gives it up.
-    pub(crate) async fn claim_and_submit(
+    /// Claims the placement's paths and queues `changes` under the claim; the caller waits for the
+    /// write. A path another live placement owns refuses the write (`PathConflict`); an owner that is
+    /// gone or being deleted gives it up.
+    pub(crate) async fn claim_and_queue(
         &self,
         placement: &WorkPlacement,
         dest: &Destination,
         dir: &StorePath,
         writer: &StoreWriter,
         changes: ChangeSet,
-    ) -> Result<Result<Option<String>, StoreError>, BuildError> {
+    ) -> Result<Result<PendingWrite, StoreError>, BuildError> {
         let me = placement.object_ref();
         let dest_name = &dest.metadata.name;
         let paths = claimed_paths(placement, dest, dir);
@@ -80,8 +80,7 @@ impl<C: ControlPlane> Engine<C> {
         for _ in 0..4 {
             let in_use = match self.claims.claim_then(dest_name, &me, paths.clone(), || writer.enqueue(changes.clone()))
             {
-                Ok(Ok(pending)) => return Ok(pending.wait().await),
-                Ok(Err(e)) => return Ok(Err(e)),
+                Ok(queued) => return Ok(queued),
                 Err(in_use) => in_use,
             };
             let holder = self

@@ -1,6 +1,7 @@
 //! WorkPlacement reconciler (§6.4, §6.5): write a placement's files in its Destination's layout, report
 //! the write, and remove the files when the placement goes.
 
+use waybill_core::ObjectRef;
 use waybill_core::api::{Destination, FilepathMode, Resource, WorkPlacement, WorkPlacementStatus};
 use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
 use waybill_core::conditions::placement as wp;
@@ -16,6 +17,15 @@ use crate::destination::StoreLookup;
 use crate::engine::{ContentLimits, Engine};
 use crate::error::Result;
 use crate::port::{ControlPlane, Event};
+
+/// What recording a placement's write needs, kept instead of the placement and its Destination while
+/// the write waits for its commit.
+struct WriteContext {
+    placement: ObjectRef,
+    generation: i64,
+    destination: String,
+    store: Option<waybill_core::api::StateStoreRef>,
+}
 
 /// Why a placement's change set could not be built; the reason becomes its `WriteSucceeded` reason.
 pub(crate) struct BuildError {
@@ -133,23 +143,40 @@ impl<C: ControlPlane> Engine<C> {
             }
         };
 
+        let about = WriteContext {
+            placement: placement.object_ref(),
+            generation: placement.metadata.generation,
+            destination: dest.metadata.name.clone(),
+            store: dest.spec.state_store_ref.clone(),
+        };
         let written = match self.placement_changes(&placement, &dest, &dir) {
             Err(e) => Err(e),
             Ok(changes) => {
                 self.cp.sync().await?;
-                let result = match changes {
-                    Some(changes) => self.claim_and_submit(&placement, &dest, &dir, &writer, changes).await,
-                    None => Ok(self.write_aggregate(&dest, &dir, &writer, &placement, None).await),
-                };
-                result.and_then(|r| {
-                    r.map_err(|e| {
+                match changes {
+                    Some(changes) => match self.claim_and_queue(&placement, &dest, &dir, &writer, changes).await {
+                        Ok(queued) => {
+                            // A burst parks thousands of reconciles here: they keep only what they need.
+                            drop((placement, dest));
+                            match queued {
+                                Ok(pending) => pending.wait().await,
+                                Err(e) => Err(e),
+                            }
+                            .map_err(|e| {
+                                self.note_unreachable(about.store.as_ref(), &e);
+                                BuildError::store(&e)
+                            })
+                        }
+                        Err(e) => Err(e),
+                    },
+                    None => self.write_aggregate(&dest, &dir, &writer, &placement, None).await.map_err(|e| {
                         self.note_store_error(&dest, &e);
                         BuildError::store(&e)
-                    })
-                })
+                    }),
+                }
             }
         };
-        self.record_write(&placement, &dest, written).await
+        self.record_write(&about, written).await
     }
 
     /// The change set of a nestedByMetadata or none placement; `None` for aggregatedYAML, which is
@@ -230,15 +257,10 @@ impl<C: ControlPlane> Engine<C> {
     }
 
     /// Records the outcome of a write in the placement's status, with an event when it changed.
-    async fn record_write(
-        &self,
-        placement: &WorkPlacement,
-        dest: &Destination,
-        result: Result<Option<String>, BuildError>,
-    ) -> Result<Action> {
-        let key = placement.object_ref();
-        let (ns, name) = (placement.metadata.ns(), placement.metadata.name.as_str());
-        let generation = placement.metadata.generation;
+    async fn record_write(&self, about: &WriteContext, result: Result<Option<String>, BuildError>) -> Result<Action> {
+        let key = about.placement.clone();
+        let (ns, name) = (about.placement.namespace.as_str(), about.placement.name.as_str());
+        let generation = about.generation;
         match result {
             Ok(version) => {
                 let version = {
@@ -271,7 +293,7 @@ impl<C: ControlPlane> Engine<C> {
                     .await?;
                 self.versions.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
                 if changed {
-                    let dest_name = &dest.metadata.name;
+                    let dest_name = &about.destination;
                     let msg = match &version {
                         Some(v) => format!("successfully written to Destination: {dest_name} with versionID: {v}"),
                         None => format!("successfully written to Destination: {dest_name}"),

@@ -52,6 +52,11 @@ pub trait ControlPlane: Send + Sync + 'static {
     async fn get<K: Resource>(&self, namespace: &str, name: &str) -> Result<Option<K>, CpError>;
     /// Objects of a kind, in one namespace or all, carrying every given label.
     async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError>;
+    /// Every object of a kind, shared: a control plane may hand out the same list until the kind
+    /// changes (the scheduler reads every Destination for every Work it schedules).
+    async fn list_all<K: Resource>(&self) -> Result<std::sync::Arc<Vec<K>>, CpError> {
+        Ok(std::sync::Arc::new(self.list::<K>(None, &[]).await?))
+    }
     async fn create<K: Resource>(&self, obj: K) -> Result<K, CpError>;
     /// Writes metadata and spec (never status). Bumps `generation` when the spec changed; removes a
     /// deleting object once its last finalizer is gone.

@@ -107,7 +107,7 @@ impl<C: ControlPlane> Engine<C> {
     /// stored.
     async fn schedule(&self, work: &Work) -> Result<(Plan, Vec<WorkPlacement>)> {
         let (namespace, name) = (work.metadata.ns(), work.metadata.name.as_str());
-        let destinations = self.cp.list::<Destination>(None, &[]).await?;
+        let destinations = self.cp.list_all::<Destination>().await?;
         let existing = self.cp.list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)]).await?;
         let plan = scheduling::plan(work, &destinations, &existing);
         let mut placements: Vec<WorkPlacement> = Vec::with_capacity(plan.placements.len());

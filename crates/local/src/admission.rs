@@ -29,6 +29,8 @@ pub struct AdmissionReport {
     pub held: Vec<(ObjectRef, String)>,
     /// When the next held deletion may happen: reload then.
     pub next_check: Option<Duration>,
+    /// Files with an object refused here (they are read again next time, to report it again).
+    pub refused_files: BTreeSet<String>,
 }
 
 /// Applies `loaded` to `store`; see the module documentation. `wait` tells, per manifest file, how long
@@ -67,9 +69,10 @@ pub fn admit(
     }
 
     // Deletions: manifest objects that are neither desired, refused, nor from a file that failed to
-    // parse, once the change that removed them has settled.
+    // parse or did not change, once the change that removed them has settled.
+    let unchanged: BTreeSet<&ObjectRef> = loaded.unchanged.iter().map(|(id, _)| id).collect();
     for (id, source) in store.manifest_objects() {
-        let retained = rejected.contains_key(&id) || loaded.retains(&source);
+        let retained = rejected.contains_key(&id) || loaded.retains(&source) || unchanged.contains(&id);
         if desired.contains_key(&id) || retained {
             continue;
         }
@@ -175,6 +178,7 @@ pub fn admit(
         }
     }
 
+    report.refused_files = rejected.values().map(|p| p.file.clone()).collect();
     report.problems = problems.iter().map(ToString::to_string).collect();
     let rejections = rejected.into_iter().map(|(id, p)| (id, p.to_string())).collect();
     store.record_admission(rejections, report.problems.clone());

@@ -11,6 +11,8 @@ use waybill_core::{AnyObject, Kind, ObjectRef};
 pub(crate) struct IndexedObjects {
     map: BTreeMap<ObjectRef, AnyObject>,
     by_label: HashMap<(Kind, String, String), BTreeSet<ObjectRef>>,
+    /// Bumped on every change of an object of the kind: lists shared until then stay valid.
+    versions: HashMap<Kind, u64>,
 }
 
 impl IndexedObjects {
@@ -26,7 +28,13 @@ impl IndexedObjects {
         }
     }
 
+    /// The change count of `kind`.
+    pub(crate) fn version(&self, kind: Kind) -> u64 {
+        self.versions.get(&kind).copied().unwrap_or(0)
+    }
+
     pub(crate) fn insert(&mut self, r: ObjectRef, obj: AnyObject) {
+        *self.versions.entry(r.kind).or_default() += 1;
         if let Some(old) = self.map.get(&r) {
             if old.meta().labels == obj.meta().labels {
                 self.map.insert(r, obj);
@@ -43,6 +51,7 @@ impl IndexedObjects {
 
     pub(crate) fn remove(&mut self, r: &ObjectRef) -> Option<AnyObject> {
         let obj = self.map.remove(r)?;
+        *self.versions.entry(r.kind).or_default() += 1;
         self.unindex(r, &obj);
         Some(obj)
     }
@@ -131,6 +140,6 @@ mod tests {
         assert_eq!(names(&o, Some("a"), &[("work", "w2")]), vec!["p1"]);
         o.remove(&wp("a", "p2", &[]).0);
         assert!(names(&o, None, &[("dest", "d2")]).is_empty());
-        assert!(o.by_label.get(&(Kind::WorkPlacement, "dest".into(), "d2".into())).is_none());
+        assert!(!o.by_label.contains_key(&(Kind::WorkPlacement, "dest".into(), "d2".into())));
     }
 }

@@ -9,6 +9,7 @@ pub mod loader;
 pub mod manifests;
 pub mod objects;
 pub mod occupancy;
+mod pending;
 pub mod persist;
 pub mod platform;
 pub mod runner;

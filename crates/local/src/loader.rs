@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use waybill_core::{AnyObject, Kind};
+use waybill_core::{Kind, ObjectRef};
 
 use crate::manifests::{self, Loaded};
 
@@ -34,9 +34,18 @@ impl FileStamp {
 
 struct Cached {
     stamp: FileStamp,
+    /// What the file held when it was read: its objects by identity only once they were admitted (the
+    /// store holds them), so a large platform is not held twice in memory.
     loaded: Loaded,
     /// Loaded without any problem and without Secrets (which the state database never holds).
     reusable: bool,
+}
+
+impl Cached {
+    /// The file as unchanged: its objects by identity, its problems as they were.
+    fn as_unchanged(&self) -> Loaded {
+        self.loaded.clone_view()
+    }
 }
 
 /// Loads a platform directory, remembering what each file held.
@@ -74,9 +83,9 @@ impl Loader {
         self.parsed
     }
 
-    /// Everything the directory holds now. `stored` gives the objects the state database holds from a
-    /// file (by displayed path).
-    pub fn load(&mut self, stored: &mut dyn FnMut(&str) -> Vec<AnyObject>) -> Loaded {
+    /// Everything the directory holds now. `stored` gives the identities of the objects the state
+    /// database holds from a file (by displayed path). Secrets are always read: they are never stored.
+    pub fn load(&mut self, stored: &mut dyn FnMut(&str) -> Vec<ObjectRef>) -> Loaded {
         let walk = manifests::walk_dir(&self.dir, &self.skip);
         let mut out = Loaded::default();
         out.add_walk_failures(&walk, &self.dir);
@@ -88,15 +97,19 @@ impl Loader {
                 (Some(s), Some(c)) if *s == c.stamp => Some(c),
                 _ => None,
             };
-            let cached = cached.or_else(|| {
+            let cached = cached.map(|c| (c.as_unchanged(), c)).or_else(|| {
                 let stamp = stamp?;
                 if self.known.get(&display) != Some(&stamp) {
                     return None;
                 }
-                let objects: Vec<(AnyObject, String)> = stored(&display).into_iter().map(|o| (o, display.clone())).collect();
-                (!objects.is_empty()).then(|| Cached { stamp, loaded: Loaded { objects, ..Loaded::default() }, reusable: true })
+                let ids: Vec<(ObjectRef, String)> =
+                    stored(&display).into_iter().map(|r| (r, display.clone())).collect();
+                (!ids.is_empty()).then(|| {
+                    let loaded = Loaded { unchanged: ids, ..Loaded::default() };
+                    (loaded.clone_view(), Cached { stamp, loaded, reusable: true })
+                })
             });
-            let cached = match cached {
+            let (view, cached) = match cached {
                 Some(c) => c,
                 None => {
                     self.parsed += 1;
@@ -105,15 +118,26 @@ impl Loader {
                         && loaded.failed_files.is_empty()
                         && loaded.objects.iter().all(|(o, _)| o.kind() != Kind::Secret);
                     let stamp = stamp.unwrap_or(FileStamp { len: 0, modified: None, inode: 0 });
-                    Cached { stamp, loaded, reusable }
+                    let mut cached = Cached { stamp, loaded, reusable };
+                    let view = std::mem::take(&mut cached.loaded);
+                    // Kept by identity: once admitted, the objects live in the store.
+                    cached.loaded = Loaded { objects: Vec::new(), ..view.clone_problems() };
+                    cached.loaded.unchanged = view.objects.iter().map(|(o, f)| (o.object_ref(), f.clone())).collect();
+                    (view, cached)
                 }
             };
-            merge(&mut out, &cached.loaded);
+            merge(&mut out, view);
             seen.insert(path, cached);
         }
         self.cache = seen;
         self.known.clear();
         out
+    }
+
+    /// Parses `files` again at the next load (admission refused objects of theirs).
+    pub fn forget(&mut self, files: &std::collections::BTreeSet<String>) {
+        let dir = self.dir.clone();
+        self.cache.retain(|p, _| !files.contains(&manifests::display_path(p, &dir)));
     }
 
     /// [`Loader::reusable`], when it differs from what this returned last (so it is recorded once).
@@ -139,11 +163,12 @@ impl Loader {
     }
 }
 
-fn merge(into: &mut Loaded, from: &Loaded) {
-    into.objects.extend(from.objects.iter().cloned());
-    into.rejected.extend(from.rejected.iter().cloned());
-    into.problems.extend(from.problems.iter().cloned());
-    into.failed_files.extend(from.failed_files.iter().cloned());
-    into.failed_dirs.extend(from.failed_dirs.iter().cloned());
-    into.links.extend(from.links.iter().cloned());
+fn merge(into: &mut Loaded, from: Loaded) {
+    into.objects.extend(from.objects);
+    into.rejected.extend(from.rejected);
+    into.problems.extend(from.problems);
+    into.failed_files.extend(from.failed_files);
+    into.failed_dirs.extend(from.failed_dirs);
+    into.links.extend(from.links);
+    into.unchanged.extend(from.unchanged);
 }

@@ -25,9 +25,31 @@ pub struct Loaded {
     pub failed_dirs: BTreeSet<String>,
     /// Targets of manifests that are symbolic links (canonical paths), for the watcher to follow.
     pub links: BTreeSet<PathBuf>,
+    /// Objects of files that did not change since they were admitted: present, and not applied again.
+    pub unchanged: Vec<(ObjectRef, String)>,
 }
 
 impl Loaded {
+    /// The same without objects: problems, refusals and failures only.
+    pub fn clone_problems(&self) -> Loaded {
+        Loaded {
+            objects: Vec::new(),
+            rejected: self.rejected.clone(),
+            problems: self.problems.clone(),
+            failed_files: self.failed_files.clone(),
+            failed_dirs: self.failed_dirs.clone(),
+            links: self.links.clone(),
+            unchanged: self.unchanged.clone(),
+        }
+    }
+
+    /// The same, objects by identity only (they are in the store already).
+    pub fn clone_view(&self) -> Loaded {
+        let mut view = self.clone_problems();
+        view.unchanged.extend(self.objects.iter().map(|(o, f)| (o.object_ref(), f.clone())));
+        view
+    }
+
     /// Whether objects that came from `source` must be kept although they were not read this time:
     /// their file or a directory above it could not be read.
     pub fn retains(&self, source: &str) -> bool {

@@ -46,10 +46,12 @@ struct Inner {
     rejections: BTreeMap<ObjectRef, String>,
     /// Every manifest problem of the last load.
     problems: Vec<String>,
+    /// Lists of a whole kind handed out by `list_all`, with the kind's version they were made at.
+    shared: HashMap<Kind, (u64, std::sync::Arc<dyn std::any::Any + Send + Sync>)>,
 }
 
 /// Events kept per object in memory.
-const EVENTS_PER_OBJECT: usize = 20;
+const EVENTS_PER_OBJECT: usize = 10;
 
 /// The object store; see the module documentation.
 pub struct ObjectStore {
@@ -68,6 +70,7 @@ impl ObjectStore {
             watchers: Vec::new(),
             rejections: BTreeMap::new(),
             problems: Vec::new(),
+            shared: HashMap::new(),
         };
         let mut max_rv = 0;
         for (obj, source) in objects {
@@ -120,6 +123,12 @@ impl ObjectStore {
         self.lock().objects.select(kind, None, &[]).filter(|o| pred(o)).map(AnyObject::object_ref).collect()
     }
 
+    /// The status view of every object, built without copying them.
+    pub fn view(&self) -> crate::view::StatusView {
+        let inner = self.lock();
+        crate::view::build(inner.objects.values(), &inner.rejections, &inner.problems, false)
+    }
+
     /// Every object, sorted by kind, namespace and name.
     pub fn snapshot(&self) -> Vec<AnyObject> {
         self.lock().objects.values().cloned().collect()
@@ -131,12 +140,12 @@ impl ObjectStore {
     }
 
     /// Every object that came from a manifest, by the file it came from.
-    pub fn objects_by_source(&self) -> HashMap<String, Vec<AnyObject>> {
+    pub fn refs_by_source(&self) -> HashMap<String, Vec<ObjectRef>> {
         let inner = self.lock();
-        let mut out: HashMap<String, Vec<AnyObject>> = HashMap::new();
+        let mut out: HashMap<String, Vec<ObjectRef>> = HashMap::new();
         for (r, source) in &inner.sources {
-            if let Some(o) = inner.objects.get(r) {
-                out.entry(source.clone()).or_default().push(o.clone());
+            if inner.objects.contains_key(r) {
+                out.entry(source.clone()).or_default().push(r.clone());
             }
         }
         out
@@ -387,6 +396,22 @@ impl ControlPlane for ObjectStore {
     async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError> {
         let inner = self.lock();
         Ok(inner.objects.select(K::KIND, namespace, labels).filter_map(|o| K::from_any_ref(o)).cloned().collect())
+    }
+
+    async fn list_all<K: Resource>(&self) -> Result<std::sync::Arc<Vec<K>>, CpError> {
+        let mut inner = self.lock();
+        let version = inner.objects.version(K::KIND);
+        if let Some((v, list)) = inner.shared.get(&K::KIND)
+            && *v == version
+            && let Ok(list) = list.clone().downcast::<Vec<K>>()
+        {
+            return Ok(list);
+        }
+        let list: std::sync::Arc<Vec<K>> = std::sync::Arc::new(
+            inner.objects.select(K::KIND, None, &[]).filter_map(|o| K::from_any_ref(o)).cloned().collect(),
+        );
+        inner.shared.insert(K::KIND, (version, list.clone()));
+        Ok(list)
     }
 
     async fn create<K: Resource>(&self, obj: K) -> Result<K, CpError> {

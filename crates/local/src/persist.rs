@@ -2,7 +2,7 @@
 //! never block a running `waybill run`), written by one thread in group commits.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::oneshot;
@@ -11,6 +11,7 @@ use waybill_core::{AnyObject, Kind, ObjectRef};
 use crate::error::{LocalError, Result};
 use crate::integrity;
 use crate::loader::FileStamp;
+use crate::pending::{ObjectWrite, Pending};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, source TEXT,
@@ -66,33 +67,16 @@ pub fn ref_of(key: &str) -> Option<ObjectRef> {
     Some(ObjectRef::new(kind, ns, name))
 }
 
-enum Op {
-    /// The object without its status, and its status apart.
-    Put {
-        key: String,
-        kind: &'static str,
-        body: String,
-        source: Option<String>,
-        status: String,
-    },
-    Status {
-        key: String,
-        status: String,
-    },
-    Delete {
-        key: String,
-    },
-    Event(StoredEvent),
-    Rejections(Vec<(String, String)>),
-    Files(Vec<(String, FileStamp)>),
-    Problems(Vec<String>),
-    Sync(oneshot::Sender<Result<(), String>>),
+/// What the writer thread shares with every handle.
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
 }
 
-/// Handle to the writer thread.
+/// Handle to the writer thread; the thread ends once the last handle is gone.
 #[derive(Clone)]
 pub struct Persister {
-    tx: std_mpsc::Sender<Op>,
+    shared: Arc<Shared>,
 }
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
@@ -115,13 +99,13 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
     conn.execute_batch(SCHEMA).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     add_status_column(&conn).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     let snapshot = read_all(&conn)?;
-    let (tx, rx) = std_mpsc::channel();
-    let path_buf = path.to_path_buf();
+    let shared = Arc::new(Shared { pending: Mutex::new(Pending::default()), wake: Condvar::new() });
+    let (thread_shared, path_buf) = (shared.clone(), path.to_path_buf());
     std::thread::Builder::new()
         .name("waybill-persist".into())
-        .spawn(move || writer_loop(conn, rx, path_buf))
+        .spawn(move || writer_loop(conn, thread_shared, path_buf))
         .map_err(|e| LocalError::WriteState(format!("failed to start its thread: {e}")))?;
-    Ok((snapshot, Persister { tx }))
+    Ok((snapshot, Persister { shared }))
 }
 
 /// Databases written before statuses were kept apart lack the `status` column.
@@ -192,7 +176,9 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
     let mut stmt = conn.prepare("SELECT message FROM problems ORDER BY id").map_err(LocalError::ReadState)?;
     snap.problems = stmt.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(LocalError::ReadState)?;
     let has_files: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'manifest_files'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'manifest_files'", [], |r| {
+            r.get(0)
+        })
         .map_err(LocalError::ReadState)?;
     if has_files > 0 {
         let mut stmt =
@@ -233,37 +219,38 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
 /// Longest pause between attempts to write state that failed to write.
 const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Writes queued operations in group commits. A batch that fails (a full disk, say) is kept and written
-/// again, with what came after it, until it succeeds; meanwhile every `sync` fails, so no reconcile acts
-/// on a state store with state that is not durable (`docs/hostile-inputs.md`).
-fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Op>, path: PathBuf) {
-    let mut pending: Vec<Op> = Vec::new();
+/// Writes what is pending in group commits. A batch that fails (a full disk, say) is kept and written
+/// again, before what came after it, until it succeeds; meanwhile every `sync` fails, so no reconcile
+/// acts on a state store with state that is not durable (`docs/hostile-inputs.md`).
+fn writer_loop(mut conn: Connection, shared: Arc<Shared>, path: PathBuf) {
+    let mut carried = Pending::default();
     let mut failing: Option<String> = None;
     let mut retry = std::time::Duration::from_millis(100);
     loop {
-        let first = if failing.is_some() {
-            match rx.recv_timeout(retry) {
-                Ok(op) => Some(op),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        let newer = {
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if pending.has_work() {
+                    break;
+                }
+                // Every handle is gone: what is pending was written, nobody can add more.
+                if Arc::strong_count(&shared) == 1 && !carried.has_data() {
+                    return;
+                }
+                let wait = if failing.is_some() { retry } else { std::time::Duration::from_millis(500) };
+                let (next, timeout) = shared.wake.wait_timeout(pending, wait).unwrap_or_else(|e| e.into_inner());
+                pending = next;
+                if timeout.timed_out() && failing.is_some() {
+                    break;
+                }
             }
-        } else {
-            match rx.recv() {
-                Ok(op) => Some(op),
-                Err(_) => return,
-            }
+            std::mem::take(&mut *pending)
         };
-        let mut waiters = Vec::new();
-        for op in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            match op {
-                Op::Sync(w) => waiters.push(w),
-                other => pending.push(other),
-            }
-        }
-        let result = write_batch(&mut conn, &pending).map_err(|e| format!("{}: {e}", path.display()));
+        let mut work = std::mem::take(&mut carried).then(newer);
+        let waiters = std::mem::take(&mut work.waiters);
+        let result = write_batch(&mut conn, &work).map_err(|e| format!("{}: {e}", path.display()));
         match &result {
             Ok(()) => {
-                pending.clear();
                 if failing.take().is_some() {
                     tracing::warn!("state database {} is written again", path.display());
                 }
@@ -277,6 +264,7 @@ fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Op>, path: PathBuf) 
                 }
                 failing = Some(e.clone());
                 retry = (retry * 2).min(MAX_RETRY);
+                carried = work;
             }
         }
         for w in waiters {
@@ -285,75 +273,65 @@ fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Op>, path: PathBuf) 
     }
 }
 
-fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
-    if ops.is_empty() {
+fn write_batch(conn: &mut Connection, work: &Pending) -> rusqlite::Result<()> {
+    if !work.has_data() {
         return Ok(());
     }
     let tx = conn.transaction()?;
-    let mut events = false;
-    for op in ops {
-        match op {
-            Op::Put { key, kind, body, source, status } => {
-                tx.execute(
+    for (key, write) in &work.objects {
+        match write {
+            ObjectWrite::Put { kind, body, source, status } => {
+                tx.prepare_cached(
                     "INSERT INTO objects (key, kind, body, source, status) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(key) DO UPDATE SET kind = ?2, body = ?3, source = ?4, status = ?5",
-                    params![key, kind, body, source, status],
-                )?;
+                )?
+                .execute(params![key, kind, body, source, status])?;
             }
-            Op::Status { key, status } => {
-                tx.execute("UPDATE objects SET status = ?2 WHERE key = ?1", params![key, status])?;
+            ObjectWrite::Status(status) => {
+                tx.prepare_cached("UPDATE objects SET status = ?2 WHERE key = ?1")?.execute(params![key, status])?;
             }
-            Op::Delete { key } => {
-                tx.execute("DELETE FROM objects WHERE key = ?1", params![key])?;
+            ObjectWrite::Delete => {
+                tx.prepare_cached("DELETE FROM objects WHERE key = ?1")?.execute(params![key])?;
             }
-            Op::Event(e) => {
-                events = true;
-                tx.execute(
-                    "INSERT INTO events (object, time, type, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![e.object, e.time, e.type_, e.reason, e.message],
-                )?;
-            }
-            Op::Rejections(list) => {
-                tx.execute("DELETE FROM rejections", [])?;
-                for (key, message) in list {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO rejections (key, message) VALUES (?1, ?2)",
-                        params![key, message],
-                    )?;
-                }
-            }
-            Op::Files(list) => {
-                tx.execute("DELETE FROM manifest_files", [])?;
-                for (path, stamp) in list {
-                    let modified = stamp
-                        .modified
-                        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                    tx.execute(
-                        "INSERT INTO manifest_files (path, len, modified_ns, inode) VALUES (?1, ?2, ?3, ?4)",
-                        params![path, stamp.len as i64, modified, stamp.inode as i64],
-                    )?;
-                }
-            }
-            Op::Problems(list) => {
-                tx.execute("DELETE FROM problems", [])?;
-                for message in list {
-                    tx.execute("INSERT INTO problems (message) VALUES (?1)", params![message])?;
-                }
-            }
-            Op::Sync(_) => {}
         }
     }
-    if events {
+    for e in &work.events {
+        tx.prepare_cached("INSERT INTO events (object, time, type, reason, message) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![e.object, e.time, e.type_, e.reason, e.message])?;
+    }
+    if !work.events.is_empty() {
         tx.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?1", params![MAX_EVENTS])?;
+    }
+    if let Some(list) = &work.rejections {
+        tx.execute("DELETE FROM rejections", [])?;
+        for (key, message) in list {
+            tx.execute("INSERT OR REPLACE INTO rejections (key, message) VALUES (?1, ?2)", params![key, message])?;
+        }
+    }
+    if let Some(list) = &work.files {
+        tx.execute("DELETE FROM manifest_files", [])?;
+        for (path, stamp) in list {
+            let modified = stamp
+                .modified
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            tx.prepare_cached("INSERT INTO manifest_files (path, len, modified_ns, inode) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![path, stamp.len as i64, modified, stamp.inode as i64])?;
+        }
+    }
+    if let Some(list) = &work.problems {
+        tx.execute("DELETE FROM problems", [])?;
+        for message in list {
+            tx.execute("INSERT INTO problems (message) VALUES (?1)", params![message])?;
+        }
     }
     tx.commit()
 }
 
 impl Persister {
-    fn send(&self, op: Op) {
-        // The thread only stops when every handle is gone, so a failed send cannot happen while we hold one.
-        let _ = self.tx.send(op);
+    fn queue(&self, add: impl FnOnce(&mut Pending)) {
+        add(&mut self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        self.shared.wake.notify_one();
     }
 
     /// Queues an object write (secrets are never persisted: they come back from manifests).
@@ -363,13 +341,13 @@ impl Persister {
         }
         let mut without_status = obj.clone();
         without_status.clear_status();
-        self.send(Op::Put {
-            key: key_of(&obj.object_ref()),
+        let write = ObjectWrite::Put {
             kind: obj.kind().as_str(),
             body: without_status.to_json_string(),
             source: source.map(str::to_string),
             status: obj.status_value().to_string(),
-        });
+        };
+        self.queue(|p| p.object(key_of(&obj.object_ref()), write));
     }
 
     /// Queues a write of an object's status alone.
@@ -377,34 +355,35 @@ impl Persister {
         if obj.kind() == Kind::Secret {
             return;
         }
-        self.send(Op::Status { key: key_of(&obj.object_ref()), status: obj.status_value().to_string() });
+        let write = ObjectWrite::Status(obj.status_value().to_string());
+        self.queue(|p| p.object(key_of(&obj.object_ref()), write));
     }
 
     pub fn delete(&self, r: &ObjectRef) {
-        self.send(Op::Delete { key: key_of(r) });
+        self.queue(|p| p.object(key_of(r), ObjectWrite::Delete));
     }
 
     pub fn event(&self, event: StoredEvent) {
-        self.send(Op::Event(event));
+        self.queue(|p| p.events.push(event));
     }
 
     pub fn rejections(&self, list: Vec<(String, String)>) {
-        self.send(Op::Rejections(list));
+        self.queue(|p| p.rejections = Some(list));
     }
 
     /// Records which manifest files were read cleanly, and how they looked.
     pub fn files(&self, list: Vec<(String, FileStamp)>) {
-        self.send(Op::Files(list));
+        self.queue(|p| p.files = Some(list));
     }
 
     pub fn problems(&self, list: Vec<String>) {
-        self.send(Op::Problems(list));
+        self.queue(|p| p.problems = Some(list));
     }
 
     /// Resolves once everything queued before it is committed.
     pub async fn sync(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Sync(tx));
+        self.queue(|p| p.waiters.push(tx));
         rx.await.map_err(|_| "the persistence thread stopped".to_string())?
     }
 }

@@ -78,7 +78,8 @@ impl Platform {
         config.cache_dir.get_or_insert_with(|| waybill_engine::backends::cache_dir_in(&paths.state_dir));
         let mut platform = Self::assemble(paths, store, config, Some(lock));
         let known = snapshot.files.into_iter().collect();
-        platform.loader = Loader::new(&platform.paths.platform, vec![platform.paths.state_dir.clone()]).with_known(known);
+        platform.loader =
+            Loader::new(&platform.paths.platform, vec![platform.paths.state_dir.clone()]).with_known(known);
         Ok(platform)
     }
 
@@ -161,14 +162,17 @@ impl Platform {
                 report.next_check
             })
             .await;
+        // Files read at the start may have been too fresh to trust their stamps then (racily clean).
+        if let Some(files) = self.loader.reusable_if_changed() {
+            self.engine.cp.record_manifest_files(files);
+        }
         self.engine.cp.sync().await.map_err(|e| LocalError::Engine(e.into()))?;
         Ok(())
     }
 
     /// The status view of what this process holds.
     pub fn status(&self) -> StatusView {
-        let store = &self.engine.cp;
-        view::build(&store.snapshot(), &store.rejections(), &store.problems())
+        self.engine.cp.view()
     }
 
     /// Per state store, the files a dry run changed (only meaningful after [`Platform::open_dry_run`]).
@@ -191,13 +195,14 @@ impl Platform {
 
 /// One load: read what changed, admit it, and say which deletions wait for their change to settle.
 fn load_and_admit(loader: &mut Loader, settler: &Settler, links: &Links, store: &ObjectStore) -> AdmissionReport {
-    let mut by_source: Option<std::collections::HashMap<String, Vec<waybill_core::AnyObject>>> = None;
+    let mut by_source: Option<std::collections::HashMap<String, Vec<waybill_core::ObjectRef>>> = None;
     let loaded = loader.load(&mut |source| {
         // Built once, and only when a file may be taken from the state database unparsed.
-        by_source.get_or_insert_with(|| store.objects_by_source()).remove(source).unwrap_or_default()
+        by_source.get_or_insert_with(|| store.refs_by_source()).remove(source).unwrap_or_default()
     });
     links.set(loaded.links.iter().cloned());
     let report = admission::admit(store, &loaded, settler.root(), &|source| settler.wait(source));
+    loader.forget(&report.refused_files);
     if let Some(files) = loader.reusable_if_changed() {
         store.record_manifest_files(files);
     }
@@ -222,5 +227,5 @@ pub fn stored_status(paths: &PlatformPaths) -> Result<StatusView> {
     let snapshot = persist::read_only(&paths.db())?;
     let objects: Vec<_> = snapshot.objects.into_iter().map(|(o, _)| o).collect();
     let rejections = snapshot.rejections.into_iter().filter_map(|(k, m)| persist::ref_of(&k).map(|r| (r, m))).collect();
-    Ok(view::build(&objects, &rejections, &snapshot.problems))
+    Ok(view::build(&objects, &rejections, &snapshot.problems, true))
 }

@@ -44,6 +44,11 @@ pub struct RunOptions {
     pub concurrency: usize,
 }
 
+/// Reconciles in flight at most, as a multiple of the concurrency: the rest of them parked on a writer.
+const PARKED_FACTOR: usize = 8;
+/// Reconciles in flight at most whatever the concurrency: a burst of this many joins one batch.
+const MIN_IN_FLIGHT: usize = 16_384;
+
 /// Attempts of a failing reconcile in `--once` mode before it is left failing.
 const ONCE_ATTEMPTS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -256,7 +261,11 @@ impl Runner {
             }
             // Queued objects stay counted as busy until every one of them runs in a task of its own.
             self.refresh_busy();
-            while tasks.len() < opts.concurrency.max(1) {
+            // The limit is on reconciles doing something: one parked on a state store's writer waits for
+            // the batch it joined, and counting it would keep the rest of a burst out of that batch.
+            while tasks.len() < (opts.concurrency.max(1) * PARKED_FACTOR).max(MIN_IN_FLIGHT)
+                && self.activity.busy_count() <= opts.concurrency.max(1)
+            {
                 let Some(r) = self.queue.ready.pop_front() else { break };
                 self.queue.queued.remove(&r);
                 self.queue.running.insert(r.clone());
@@ -285,7 +294,12 @@ impl Runner {
             }
             let deadline = if opts.once { None } else { self.queue.next_deadline() };
             let reload_at = self.reload_at;
+            // Work held back by the concurrency limit starts as soon as a reconcile parks on a writer.
+            let held_back = !self.queue.ready.is_empty();
+            let activity = self.activity.clone();
+            let concurrency = opts.concurrency.max(1);
             tokio::select! {
+                _ = activity.wait_at_most(concurrency), if held_back && tasks.len() < (concurrency * PARKED_FACTOR).max(MIN_IN_FLIGHT) => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                     Ok((r, result)) => self.finish(r, result, opts.once),
                     Err(e) => tracing::error!("a reconcile task failed: {e}"),

@@ -46,30 +46,36 @@ pub struct StatusView {
 
 /// Builds the view. A refused manifest turns its object's `Ready` into `False`/`InvalidManifest`
 /// (an object that never got accepted still gets a row).
-pub fn build(objects: &[AnyObject], rejections: &BTreeMap<ObjectRef, String>, problems: &[String]) -> StatusView {
+///
+/// With `detail` false, rows carry no `metadata` and `status` JSON (`Null`): enough for the table and
+/// the summary of a run, without a second copy of every object's status in memory.
+pub fn build<'a>(
+    objects: impl IntoIterator<Item = &'a AnyObject>,
+    rejections: &BTreeMap<ObjectRef, String>,
+    problems: &[String],
+    detail: bool,
+) -> StatusView {
     let mut rows = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for obj in objects.iter().filter(|o| o.kind() != Kind::Secret) {
+    for obj in objects.into_iter().filter(|o| o.kind() != Kind::Secret) {
         let r = obj.object_ref();
-        let json = obj.to_json();
+        // Metadata and status only: a row never copies a spec (a Work's files can be large).
+        let metadata = if detail { serde_json::to_value(obj.meta()).unwrap_or(Value::Null) } else { Value::Null };
         let mut conditions = obj.conditions().to_vec();
-        let mut status = json.get("status").cloned().unwrap_or(Value::Null);
+        let mut status = if detail { obj.status_value() } else { Value::Null };
         if let Some(msg) = rejections.get(&r) {
             reject(&mut conditions, msg, obj.meta().generation);
-            if let Value::Object(m) = &mut status {
-                m.insert("conditions".into(), serde_json::to_value(&conditions).unwrap_or(Value::Null));
-            } else {
-                status = json!({ "conditions": conditions });
+            if detail {
+                match &mut status {
+                    Value::Object(m) => {
+                        m.insert("conditions".into(), serde_json::to_value(&conditions).unwrap_or(Value::Null));
+                    }
+                    _ => status = json!({ "conditions": conditions }),
+                }
             }
         }
         seen.insert(r.clone());
-        rows.push(Row {
-            object: r,
-            api_version: obj.kind().api_version(),
-            metadata: json.get("metadata").cloned().unwrap_or(Value::Null),
-            conditions,
-            status,
-        });
+        rows.push(Row { object: r, api_version: obj.kind().api_version(), metadata, conditions, status });
     }
     for (r, msg) in rejections.iter().filter(|(r, _)| !seen.contains(*r) && r.kind != Kind::Secret) {
         let mut conditions = Vec::new();

@@ -12,6 +12,8 @@ use tokio::sync::Notify;
 struct Inner {
     count: AtomicIsize,
     idle: Notify,
+    /// Notified whenever a task leaves (finishes or parks).
+    left: Notify,
 }
 
 /// Shared count of busy tasks; see the module documentation. Without any counted task it is idle.
@@ -42,7 +44,9 @@ impl Activity {
     }
 
     pub fn leave(&self) {
-        if self.inner.count.fetch_sub(1, Ordering::SeqCst) <= 1 {
+        let before = self.inner.count.fetch_sub(1, Ordering::SeqCst);
+        self.inner.left.notify_waiters();
+        if before <= 1 {
             self.inner.idle.notify_waiters();
         }
     }
@@ -51,6 +55,11 @@ impl Activity {
     pub fn busy(&self) -> Busy {
         self.enter();
         Busy(self.clone())
+    }
+
+    /// How many tasks are busy now (parked ones are not).
+    pub fn busy_count(&self) -> usize {
+        self.inner.count.load(Ordering::SeqCst).max(0) as usize
     }
 
     pub fn is_idle(&self) -> bool {
@@ -70,6 +79,20 @@ impl Activity {
         self.leave();
         let _resume = Resume(self.clone());
         fut.await
+    }
+
+    /// Resolves once at most `n` tasks are busy (a runner holding work back for a concurrency limit
+    /// hears that a task parked on a writer).
+    pub async fn wait_at_most(&self, n: usize) {
+        loop {
+            let left = self.inner.left.notified();
+            tokio::pin!(left);
+            left.as_mut().enable();
+            if self.busy_count() <= n {
+                return;
+            }
+            left.await;
+        }
     }
 
     /// Resolves once no task is busy.

@@ -17,6 +17,8 @@ pub use writer::{Coalescing, PendingWrite, StoreWriter, WriterStats};
 /// `WAYBILL_GIT_TIMEOUT` (seconds) does not say otherwise.
 pub const DEFAULT_GIT_CONNECT_TIMEOUT_MS: i32 = 10_000;
 pub const DEFAULT_GIT_TIMEOUT_MS: i32 = 60_000;
+/// Most memory libgit2's object cache may hold.
+const GIT_CACHE_BYTES: isize = 16 << 20;
 
 /// Initialises libgit2 (and its OpenSSL) once; call before starting a multi-threaded runtime.
 ///
@@ -28,6 +30,9 @@ pub fn init() {
     ONCE.call_once(|| {
         // Any libgit2 call runs its one-time global initialisation.
         let _ = git2::Version::get();
+        // Tree entries are checked against the object database on insert unless this is off: the
+        // writer puts only blobs it just wrote or found in the tree, so the check only costs reads.
+        git2::opts::strict_object_creation(false);
         let from_env = std::env::var("WAYBILL_GIT_TIMEOUT")
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok())
@@ -40,6 +45,9 @@ pub fn init() {
         // SAFETY: these set process-wide libgit2 options; `Once` makes this the only call, and it runs
         // before any remote operation reads them.
         unsafe {
+            // libgit2 keeps up to 256 MiB of objects it read; trees are read once per batch and blobs
+            // seldom again, so a small cache costs no speed and bounds memory.
+            let _ = git2::opts::set_cache_max_size(GIT_CACHE_BYTES);
             let _ = git2::opts::set_server_connect_timeout_in_milliseconds(connect);
             let _ = git2::opts::set_server_timeout_in_milliseconds(read);
         }

@@ -14,10 +14,13 @@ use crate::error::StoreError;
 use crate::port::{Backend, FileChange};
 
 /// When the writer applies a batch: as soon as no task that could add to it is busy (see
-/// [`Activity`]), and at the latest `max_wait` after the batch's first change set.
+/// [`Activity`]); or once no change set has come for `quiet` (the batch stopped growing, though other
+/// work goes on: no global idle moment is needed); and at the latest `max_wait` after the batch's
+/// first change set (a bound on staleness while change sets keep coming).
 #[derive(Debug, Clone)]
 pub struct Coalescing {
     pub activity: Activity,
+    pub quiet: Duration,
     pub max_wait: Duration,
     /// Never put more change sets than this in one batch.
     pub max_batch: usize,
@@ -25,7 +28,12 @@ pub struct Coalescing {
 
 impl Default for Coalescing {
     fn default() -> Self {
-        Coalescing { activity: Activity::default(), max_wait: Duration::from_secs(2), max_batch: 20_000 }
+        Coalescing {
+            activity: Activity::default(),
+            quiet: Duration::from_millis(250),
+            max_wait: Duration::from_secs(10),
+            max_batch: 100_000,
+        }
     }
 }
 
@@ -184,8 +192,18 @@ async fn run(
                             } else {
                                 tokio::select! {
                                     cmd = rx.recv() => cmd,
-                                    _ = c.activity.wait_idle() => rx.try_recv().ok(),
-                                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => None,
+                                    _ = c.activity.wait_idle() => {
+                                        tracing::debug!("applying: nothing that could add to the batch is busy");
+                                        rx.try_recv().ok()
+                                    }
+                                    _ = tokio::time::sleep(c.quiet) => {
+                                        tracing::debug!(activity = ?c.activity, "applying: no change set came for a while");
+                                        rx.try_recv().ok()
+                                    }
+                                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                                        tracing::debug!("applying: the batch waited as long as it may");
+                                        None
+                                    }
                                 }
                             }
                         }

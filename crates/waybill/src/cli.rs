@@ -63,7 +63,7 @@ pub struct RunArgs {
     /// Run until nothing is left to do, print a summary and exit (0: all Ready, 2: not, 1: fatal).
     #[arg(long)]
     pub once: bool,
-    /// Reconciles in flight at most.
+    /// Reconciles doing work at the same time, at most (those waiting for a state store commit do not count).
     #[arg(long, default_value_t = 1024)]
     pub concurrency: usize,
     /// How often every placement is rewritten to correct drift (Kratix's

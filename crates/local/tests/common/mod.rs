@@ -62,12 +62,17 @@ impl Harness {
 
     /// Runs every reconcile there is to run (the first call starts with all objects, like a controller).
     pub async fn converge(&mut self) {
+        self.converge_with(256).await;
+    }
+
+    /// Like [`Harness::converge`], with at most `concurrency` reconciles doing work at once.
+    pub async fn converge_with(&mut self, concurrency: usize) {
         if !self.started {
             self.runner.enqueue_all();
             self.started = true;
         }
         let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.runner.run(RunOptions { once: true, concurrency: 256 }, rx, || None).await;
+        self.runner.run(RunOptions { once: true, concurrency }, rx, || None).await;
     }
 
     pub async fn get<K: Resource>(&self, namespace: &str, name: &str) -> Option<K> {

@@ -107,7 +107,9 @@ impl Repo for LocalRepo {
         let mut locked = 0;
         for _ in 0..MAX_ATTEMPTS {
             let parent = self.current()?;
-            let built = commit::build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
+            // Plan mode keeps every object in memory: nothing is packed to disk.
+            let build = if self.dry.is_some() { commit::build } else { commit::build_packed };
+            let built = build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
             let Some(new) = built.commit else {
                 return Ok(Applied { version: None, outcomes: built.outcomes, ..Applied::default() });
             };

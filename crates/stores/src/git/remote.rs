@@ -216,7 +216,9 @@ impl Repo for RemoteRepo {
                 self.reachable(|r| r.fetch(force_fetch))?;
             }
             let parent = self.current()?;
-            let built = commit::build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
+            // Plan mode keeps every object in memory: nothing is packed to disk.
+            let build = if self.dry.is_some() { commit::build } else { commit::build_packed };
+            let built = build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
             let Some(new) = built.commit else {
                 return Ok(Applied { version: None, outcomes: built.outcomes, ..Applied::default() });
             };
