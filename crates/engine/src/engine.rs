@@ -106,13 +106,16 @@ impl<C: ControlPlane> Engine<C> {
     }
 
     /// Reconciles one object with the reconciler of its kind.
+    ///
+    /// Each kind's reconcile is boxed: a task's future is then as large as its own kind's, not the
+    /// largest kind's, and a burst parks thousands of placement reconciles on a writer.
     pub async fn reconcile(&self, obj: &ObjectRef) -> Result<Action> {
         match obj.kind {
-            Kind::GitStateStore => self.reconcile_git_store(&obj.name).await,
-            Kind::BucketStateStore => self.reconcile_bucket_store(&obj.name).await,
-            Kind::Destination => self.reconcile_destination(&obj.name).await,
-            Kind::Work => self.reconcile_work(&obj.namespace, &obj.name).await,
-            Kind::WorkPlacement => self.reconcile_placement(&obj.namespace, &obj.name).await,
+            Kind::GitStateStore => Box::pin(self.reconcile_git_store(&obj.name)).await,
+            Kind::BucketStateStore => Box::pin(self.reconcile_bucket_store(&obj.name)).await,
+            Kind::Destination => Box::pin(self.reconcile_destination(&obj.name)).await,
+            Kind::Work => Box::pin(self.reconcile_work(&obj.namespace, &obj.name)).await,
+            Kind::WorkPlacement => Box::pin(self.reconcile_placement(&obj.namespace, &obj.name)).await,
             Kind::Secret => Ok(Action::done()),
         }
     }

@@ -152,17 +152,8 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
         .map_err(LocalError::ReadState)?;
     for row in rows {
         let (kind, body, source, status) = row.map_err(LocalError::ReadState)?;
-        let parsed = Kind::parse(&kind).and_then(|k| {
-            let mut value: serde_json::Value = serde_json::from_str(&body).ok()?;
-            // The status is kept apart (older databases kept it in the body: then the column is empty).
-            if let (Some(status), Some(map)) =
-                (status.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()), value.as_object_mut())
-                && !status.is_null()
-            {
-                map.insert("status".into(), status);
-            }
-            AnyObject::from_json(k, value).ok()
-        });
+        // The status is kept apart (older databases kept it in the body: then the column is empty).
+        let parsed = Kind::parse(&kind).and_then(|k| AnyObject::from_json_parts(k, &body, status.as_deref()).ok());
         match parsed {
             Some(obj) => snap.objects.push((obj, source)),
             None => tracing::warn!(kind, "skipping an unreadable object in the state database"),

@@ -221,6 +221,28 @@ impl AnyObject {
         }
     }
 
+    /// Parses an object of `kind` from JSON text, with its status given apart (`status`, when not
+    /// `null`, replaces whatever status the body holds). Straight into the typed object: no [`Value`].
+    pub fn from_json_parts(kind: Kind, body: &str, status: Option<&str>) -> Result<AnyObject, serde_json::Error> {
+        fn parse<T: Resource>(body: &str, status: Option<&str>) -> Result<T, serde_json::Error> {
+            let mut obj: T = serde_json::from_str(body)?;
+            if let Some(status) = status.filter(|s| s.trim() != "null") {
+                let mut with: T = serde_json::from_str(&format!("{{\"status\":{status}}}"))?;
+                with.meta_mut().clone_from(obj.meta());
+                obj.copy_status_from(&with);
+            }
+            Ok(obj)
+        }
+        Ok(match kind {
+            Kind::Secret => AnyObject::Secret(parse(body, None)?),
+            Kind::GitStateStore => AnyObject::GitStateStore(parse(body, status)?),
+            Kind::BucketStateStore => AnyObject::BucketStateStore(parse(body, status)?),
+            Kind::Destination => AnyObject::Destination(parse(body, status)?),
+            Kind::Work => AnyObject::Work(parse(body, status)?),
+            Kind::WorkPlacement => AnyObject::WorkPlacement(parse(body, status)?),
+        })
+    }
+
     /// Parses an object of `kind` from its JSON form; the error names the field.
     pub fn from_json(kind: Kind, value: Value) -> Result<AnyObject, serde_path_to_error::Error<serde_json::Error>> {
         fn parse<T: DeserializeOwned>(value: Value) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
