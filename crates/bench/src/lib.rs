@@ -103,6 +103,20 @@ pub fn destination_manifests(n: usize, store_kind: &str, store: &str) -> String 
         .collect()
 }
 
+/// Writes a platform directory's store (a local bare repository at `repo`) and `dests` Destinations
+/// labelled `bench: burst`.
+pub fn write_local_platform(platform: &Path, repo: &Path, dests: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(platform)?;
+    std::fs::write(
+        platform.join("store.yaml"),
+        format!(
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata:\n  name: default\nspec:\n  url: {}\n  branch: main\n",
+            repo.display()
+        ),
+    )?;
+    std::fs::write(platform.join("destinations.yaml"), destination_manifests(dests, "GitStateStore", "default"))
+}
+
 /// Writes the burst: one file per Work under `platform/works/`.
 pub fn write_works(platform: &Path, works: usize, files: usize, generation: usize) -> std::io::Result<()> {
     std::fs::create_dir_all(platform.join("works"))?;

@@ -20,9 +20,13 @@ pub struct FileStamp {
 
 impl FileStamp {
     pub fn of(path: &Path) -> Option<FileStamp> {
+        std::fs::metadata(path).ok().as_ref().map(FileStamp::from_metadata)
+    }
+
+    /// The stamp of metadata already read.
+    pub fn from_metadata(m: &std::fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp { len: m.len(), modified: m.modified().ok(), inode: m.ino() })
+        FileStamp { len: m.len(), modified: m.modified().ok(), inode: m.ino() }
     }
 
     /// Whether the stamp was taken so soon after the file's change that a second change within the
@@ -34,6 +38,8 @@ impl FileStamp {
 
 struct Cached {
     stamp: FileStamp,
+    /// The file's displayed path (relative to the platform directory).
+    display: String,
     /// What the file held when it was read: its objects by identity only once they were admitted (the
     /// store holds them), so a large platform is not held twice in memory.
     loaded: Loaded,
@@ -91,13 +97,18 @@ impl Loader {
         out.add_walk_failures(&walk, &self.dir);
         let mut seen = HashMap::new();
         for path in walk.files {
-            let stamp = FileStamp::of(&path);
-            let display = manifests::display_path(&path, &self.dir);
+            let stamp = walk.metadata.get(&path).map(FileStamp::from_metadata);
             let cached = match (&stamp, self.cache.remove(&path)) {
                 (Some(s), Some(c)) if *s == c.stamp => Some(c),
                 _ => None,
             };
-            let cached = cached.map(|c| (c.as_unchanged(), c)).or_else(|| {
+            if let Some(c) = cached {
+                merge(&mut out, c.as_unchanged());
+                seen.insert(path, c);
+                continue;
+            }
+            let display = manifests::display_path(&path, &self.dir);
+            let mut from_state = || {
                 let stamp = stamp?;
                 if self.known.get(&display) != Some(&stamp) {
                     return None;
@@ -106,10 +117,10 @@ impl Loader {
                     stored(&display).into_iter().map(|r| (r, display.clone())).collect();
                 (!ids.is_empty()).then(|| {
                     let loaded = Loaded { unchanged: ids, ..Loaded::default() };
-                    (loaded.clone_view(), Cached { stamp, loaded, reusable: true })
+                    (loaded.clone_view(), Cached { stamp, display: display.clone(), loaded, reusable: true })
                 })
-            });
-            let (view, cached) = match cached {
+            };
+            let (view, cached) = match from_state() {
                 Some(c) => c,
                 None => {
                     self.parsed += 1;
@@ -118,7 +129,7 @@ impl Loader {
                         && loaded.failed_files.is_empty()
                         && loaded.objects.iter().all(|(o, _)| o.kind() != Kind::Secret);
                     let stamp = stamp.unwrap_or(FileStamp { len: 0, modified: None, inode: 0 });
-                    let mut cached = Cached { stamp, loaded, reusable };
+                    let mut cached = Cached { stamp, display: display.clone(), loaded, reusable };
                     let view = std::mem::take(&mut cached.loaded);
                     // Kept by identity: once admitted, the objects live in the store.
                     cached.loaded = Loaded { objects: Vec::new(), ..view.clone_problems() };
@@ -136,8 +147,9 @@ impl Loader {
 
     /// Parses `files` again at the next load (admission refused objects of theirs).
     pub fn forget(&mut self, files: &std::collections::BTreeSet<String>) {
-        let dir = self.dir.clone();
-        self.cache.retain(|p, _| !files.contains(&manifests::display_path(p, &dir)));
+        if !files.is_empty() {
+            self.cache.retain(|_, c| !files.contains(&c.display));
+        }
     }
 
     /// [`Loader::reusable`], when it differs from what this returned last (so it is recorded once).
@@ -156,7 +168,7 @@ impl Loader {
             .cache
             .iter()
             .filter(|(_, c)| c.reusable && !c.stamp.is_racy(now))
-            .map(|(p, c)| (manifests::display_path(p, &self.dir), c.stamp))
+            .map(|(_, c)| (c.display.clone(), c.stamp))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out

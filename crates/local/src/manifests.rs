@@ -84,6 +84,9 @@ fn whole_file_problem(file: String, reason: &str) -> Problem {
 #[derive(Debug, Default)]
 pub struct Walk {
     pub files: Vec<PathBuf>,
+    /// What each file in `files` looked like when it was found (its target's, for a link), so a
+    /// caller comparing stamps needs no second look.
+    pub metadata: std::collections::HashMap<PathBuf, std::fs::Metadata>,
     /// Directories that could not be listed, with why.
     pub failed_dirs: Vec<(PathBuf, String)>,
     /// Entries named like manifests that cannot be read as files (broken links, FIFOs, sockets,
@@ -138,14 +141,15 @@ fn walk(dir: &Path, skip: &[PathBuf], out: &mut Walk) {
         if hidden || skip.iter().any(|s| s == &path) {
             continue;
         }
-        let meta = match std::fs::symlink_metadata(&path) {
-            Ok(meta) => meta,
+        // The directory entry's own type: no system call where the file system reports it.
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
             Err(e) => {
                 out.failed_dirs.push((path, format!("failed to read: {e}")));
                 continue;
             }
         };
-        if meta.is_dir() {
+        if file_type.is_dir() {
             if !is_git_repo(&path) {
                 walk(&path, skip, out);
             }
@@ -154,19 +158,23 @@ fn walk(dir: &Path, skip: &[PathBuf], out: &mut Walk) {
         if !is_manifest(&path) {
             continue;
         }
-        match std::fs::metadata(&path) {
+        // A regular file's entry describes the file itself (and is read relative to the open
+        // directory, without resolving the whole path again); a link's target needs a lookup.
+        let meta = if file_type.is_symlink() { std::fs::metadata(&path) } else { entry.metadata() };
+        match meta {
             Ok(m) if m.is_file() => {
-                if meta.file_type().is_symlink()
+                if file_type.is_symlink()
                     && let Ok(target) = std::fs::canonicalize(&path)
                 {
                     out.links.push(target);
                 }
+                out.metadata.insert(path.clone(), m);
                 out.files.push(path)
             }
             // A link to a directory named like a manifest is not one.
             Ok(m) if m.is_dir() => {}
             Ok(_) => out.failed_files.push((path, "is not a regular file (a FIFO, socket or device); not read".into())),
-            Err(e) if meta.file_type().is_symlink() => {
+            Err(e) if file_type.is_symlink() => {
                 out.failed_files.push((path, format!("is a symbolic link whose target cannot be read: {e}")))
             }
             Err(e) => out.failed_files.push((path, format!("failed to read: {e}"))),

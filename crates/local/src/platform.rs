@@ -151,8 +151,10 @@ impl Platform {
         let store = self.engine.cp.clone();
         runner
             .run(opts, signals, || {
+                let started = std::time::Instant::now();
                 let report = load_and_admit(loader, settler, links, &store);
                 tracing::info!(
+                    took = ?started.elapsed(),
                     applied = report.applied,
                     deleted = report.deleted,
                     held = report.held.len(),

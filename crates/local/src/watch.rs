@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::runner::Signal;
 use crate::settle::Renamed;
 
 /// Quiet time after a change before the reload is requested.
-const DEBOUNCE: Duration = Duration::from_millis(25);
+const DEBOUNCE: Duration = Duration::from_millis(2);
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct DirWatch {
@@ -93,6 +94,10 @@ pub fn watch(
     hooks: WatchHooks,
 ) -> Result<DirWatch> {
     let notify = Arc::new(Notify::new());
+    // Set by every relevant event, cleared by the reload request it causes: events that arrive while
+    // a request is being debounced join it instead of asking for a second reload.
+    let dirty = Arc::new(AtomicBool::new(false));
+    let marked = dirty.clone();
     let repos = Arc::new(Mutex::new(HashMap::new()));
     let followed: Arc<Mutex<BTreeSet<PathBuf>>> = Arc::default();
     let (root_buf, n, seen) = (root.to_path_buf(), notify.clone(), followed.clone());
@@ -110,6 +115,7 @@ pub fn watch(
             {
                 renamed.note(to);
             }
+            marked.store(true, Ordering::SeqCst);
             n.notify_one();
         }
     })
@@ -142,7 +148,7 @@ pub fn watch(
             tokio::select! {
                 _ = notify.notified() => {
                     tokio::time::sleep(DEBOUNCE).await;
-                    if signals.send(Signal::Reload).is_err() {
+                    if dirty.swap(false, Ordering::SeqCst) && signals.send(Signal::Reload).is_err() {
                         return;
                     }
                 }
@@ -173,5 +179,26 @@ mod tests {
         std::fs::write(&file, "a: 2\n").unwrap();
         let signal = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a write asks for a reload");
         assert_eq!(signal, Some(Signal::Reload));
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_writes_asks_for_few_reloads_not_one_per_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let file = root.join("w.yaml");
+        std::fs::write(&file, "a: 0\n").unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let _watch = watch(&root, vec![], tx, WatchHooks::default()).unwrap();
+        // Each write is a truncation and a write: two events, a hundred in all.
+        for n in 0..50 {
+            std::fs::write(&file, format!("a: {n}\n")).unwrap();
+        }
+        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("writes ask for a reload");
+        assert_eq!(first, Some(Signal::Reload));
+        let mut reloads = 1;
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+            reloads += 1;
+        }
+        assert!(reloads <= 10, "100 events within a few milliseconds asked for {reloads} reloads");
     }
 }

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use waybill_bench::{
-    commit_count, cpu_time, destination_manifests, git_cli_floor, peak_rss_mib, run_once, work_manifest, write_works,
+    commit_count, cpu_time, git_cli_floor, peak_rss_mib, run_once, work_manifest, write_local_platform, write_works,
 };
 
 /// Sets every manifest's modification time a minute back, as files written before a run are: a file
@@ -37,15 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let platform = dir.path().join("platform");
     let repo = dir.path().join("state.git");
-    std::fs::create_dir_all(&platform)?;
-    std::fs::write(
-        platform.join("store.yaml"),
-        format!(
-            "apiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata:\n  name: default\nspec:\n  url: {}\n  branch: main\n",
-            repo.display()
-        ),
-    )?;
-    std::fs::write(platform.join("destinations.yaml"), destination_manifests(dests, "GitStateStore", "default"))?;
+    write_local_platform(&platform, &repo, dests)?;
     let t = Instant::now();
     write_works(&platform, works, files, 1)?;
     age(&platform)?;

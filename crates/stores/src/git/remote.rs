@@ -218,7 +218,9 @@ impl Repo for RemoteRepo {
             let parent = self.current()?;
             // Plan mode keeps every object in memory: nothing is packed to disk.
             let build = if self.dry.is_some() { commit::build } else { commit::build_packed };
+            let building = std::time::Instant::now();
             let built = build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
+            tracing::debug!(elapsed = ?building.elapsed(), change_sets = batch.len(), "built the commit");
             let Some(new) = built.commit else {
                 return Ok(Applied { version: None, outcomes: built.outcomes, ..Applied::default() });
             };
@@ -230,7 +232,10 @@ impl Repo for RemoteRepo {
             self.repo
                 .reference(&local, new, true, "waybill: commit")
                 .map_err(|e| git_err("update the local branch", e))?;
-            match self.reachable(|r| r.push())? {
+            let pushing = std::time::Instant::now();
+            let pushed = self.reachable(|r| r.push())?;
+            tracing::debug!(elapsed = ?pushing.elapsed(), "pushed");
+            match pushed {
                 None => {
                     self.repo
                         .reference(&self.tracking, new, true, "waybill: pushed")
