@@ -9,6 +9,10 @@ use waybill_core::content;
 use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions};
 
+/// The allocator the `waybill` binary ships with, so the programs measure what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Peak resident memory of this process so far (`VmHWM`), in MiB.
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

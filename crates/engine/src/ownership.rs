@@ -77,10 +77,15 @@ impl<C: ControlPlane> Engine<C> {
         self.seed_claims(dest, dir)
             .await
             .map_err(|e| BuildError { reason: wp::FAILED_WRITE, message: e.to_string() })?;
+        // Moved into the queue when the claim holds (a refused claim leaves it here for the next try):
+        // a parked placement does not keep a second copy of what it queued.
+        let mut changes = Some(changes);
         for _ in 0..4 {
-            let in_use = match self.claims.claim_then(dest_name, &me, paths.clone(), || writer.enqueue(changes.clone()))
-            {
-                Ok(queued) => return Ok(queued),
+            let queue = || changes.take().map(|c| writer.enqueue(c));
+            let in_use = match self.claims.claim_then(dest_name, &me, paths.clone(), queue) {
+                Ok(Some(queued)) => return Ok(queued),
+                // Only a successful claim takes the change set, and it returns at once.
+                Ok(None) => break,
                 Err(in_use) => in_use,
             };
             let holder = self

@@ -3,13 +3,15 @@
 //! O(N²).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
-/// Objects by identity, indexed by kind and label.
+/// Objects by identity, indexed by kind and label. Held shared: the change a write announces is the
+/// stored object itself, not a copy (and the map's nodes stay small).
 #[derive(Default)]
 pub(crate) struct IndexedObjects {
-    map: BTreeMap<ObjectRef, AnyObject>,
+    map: BTreeMap<ObjectRef, Arc<AnyObject>>,
     by_label: HashMap<(Kind, String, String), BTreeSet<ObjectRef>>,
     /// Bumped on every change of an object of the kind: lists shared until then stay valid.
     versions: HashMap<Kind, u64>,
@@ -33,7 +35,8 @@ impl IndexedObjects {
         self.versions.get(&kind).copied().unwrap_or(0)
     }
 
-    pub(crate) fn insert(&mut self, r: ObjectRef, obj: AnyObject) {
+    pub(crate) fn insert(&mut self, r: ObjectRef, obj: impl Into<Arc<AnyObject>>) {
+        let obj = obj.into();
         *self.versions.entry(r.kind).or_default() += 1;
         if let Some(old) = self.map.get(&r) {
             if old.meta().labels == obj.meta().labels {
@@ -49,7 +52,7 @@ impl IndexedObjects {
         self.map.insert(r, obj);
     }
 
-    pub(crate) fn remove(&mut self, r: &ObjectRef) -> Option<AnyObject> {
+    pub(crate) fn remove(&mut self, r: &ObjectRef) -> Option<Arc<AnyObject>> {
         let obj = self.map.remove(r)?;
         *self.versions.entry(r.kind).or_default() += 1;
         self.unindex(r, &obj);
@@ -57,7 +60,12 @@ impl IndexedObjects {
     }
 
     pub(crate) fn get(&self, r: &ObjectRef) -> Option<&AnyObject> {
-        self.map.get(r)
+        self.map.get(r).map(|o| &**o)
+    }
+
+    /// The stored object itself, shared.
+    pub(crate) fn get_shared(&self, r: &ObjectRef) -> Option<Arc<AnyObject>> {
+        self.map.get(r).cloned()
     }
 
     pub(crate) fn contains_key(&self, r: &ObjectRef) -> bool {
@@ -65,7 +73,7 @@ impl IndexedObjects {
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &AnyObject> {
-        self.map.values()
+        self.map.values().map(|o| &**o)
     }
 
     /// Objects of `kind`, in one namespace or all, carrying every label of `labels`.
@@ -84,7 +92,7 @@ impl IndexedObjects {
                     refs.into_iter()
                         .flatten()
                         .filter(move |r| in_ns(r))
-                        .filter_map(|r| self.map.get(r))
+                        .filter_map(|r| self.map.get(r).map(|o| &**o))
                         .filter(move |o| has_all(o)),
                 )
             }
@@ -94,7 +102,7 @@ impl IndexedObjects {
                     self.map
                         .range(start..)
                         .take_while(move |(r, _)| r.kind == kind && namespace.is_none_or(|ns| r.namespace == ns))
-                        .map(|(_, o)| o),
+                        .map(|(_, o)| &**o),
                 )
             }
         }

@@ -3,6 +3,7 @@
 //! Kubernetes rules (optimistic concurrency, generations, finalizers, deletion timestamps).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,7 +34,8 @@ pub enum ChangeKind {
 #[derive(Debug, Clone)]
 pub struct Change {
     pub kind: ChangeKind,
-    pub object: AnyObject,
+    /// The object as stored after the change (shared with the store, not copied).
+    pub object: Arc<AnyObject>,
 }
 
 struct Inner {
@@ -232,6 +234,7 @@ impl ObjectStore {
                 meta.finalizers.clear();
                 obj.clear_status();
                 self.persist_put(&obj, Some(source));
+                let obj = Arc::new(obj);
                 inner.objects.insert(r, obj.clone());
                 Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: obj });
                 true
@@ -262,6 +265,7 @@ impl ObjectStore {
                 }
                 next.meta_mut().resource_version = Some(self.next_rv());
                 self.persist_put(&next, Some(source));
+                let next = Arc::new(next);
                 inner.objects.insert(r, next.clone());
                 Self::notify(
                     &mut inner,
@@ -280,7 +284,7 @@ impl ObjectStore {
     }
 
     fn delete_locked(&self, inner: &mut Inner, r: &ObjectRef) -> Result<(), CpError> {
-        let Some(current) = inner.objects.get(r).cloned() else { return Err(CpError::NotFound(r.clone())) };
+        let Some(current) = inner.objects.get_shared(r) else { return Err(CpError::NotFound(r.clone())) };
         if current.meta().finalizers.is_empty() {
             inner.objects.remove(r);
             inner.sources.remove(r);
@@ -291,11 +295,12 @@ impl ObjectStore {
         if current.meta().is_deleting() {
             return Ok(());
         }
-        let mut next = current;
+        let mut next = AnyObject::clone(&current);
         next.meta_mut().deletion_timestamp = Some(now_rfc3339());
         next.meta_mut().resource_version = Some(self.next_rv());
         let source = inner.sources.get(r).cloned();
         self.persist_put(&next, source.as_deref());
+        let next = Arc::new(next);
         inner.objects.insert(r.clone(), next.clone());
         Self::notify(inner, Change { kind: ChangeKind::Updated { spec: false, deletion_started: true }, object: next });
         Ok(())
@@ -304,16 +309,16 @@ impl ObjectStore {
     fn write(&self, obj: AnyObject, status_only: bool) -> Result<AnyObject, CpError> {
         let r = obj.object_ref();
         let mut inner = self.lock();
-        let Some(current) = inner.objects.get(&r).cloned() else { return Err(CpError::NotFound(r)) };
+        let Some(current) = inner.objects.get_shared(&r) else { return Err(CpError::NotFound(r)) };
         if obj.meta().resource_version != current.meta().resource_version {
             return Err(CpError::Conflict(r));
         }
         let source = inner.sources.get(&r).cloned();
         let (next, kind) = if status_only {
-            let mut next = current.clone();
+            let mut next = AnyObject::clone(&current);
             next.copy_status_from(&obj);
             if next.status_value() == current.status_value() {
-                return Ok(current);
+                return Ok(AnyObject::clone(&current));
             }
             (next, ChangeKind::StatusChanged)
         } else {
@@ -327,15 +332,16 @@ impl ObjectStore {
                 m.deletion_timestamp = cur.deletion_timestamp.clone();
                 m.generation = cur.generation + i64::from(spec_changed);
             }
-            if next == current {
-                return Ok(current);
+            if next == *current {
+                return Ok(next);
             }
             if next.meta().is_deleting() && next.meta().finalizers.is_empty() {
                 inner.objects.remove(&r);
                 inner.sources.remove(&r);
                 self.persist_delete(&r);
-                Self::notify(&mut inner, Change { kind: ChangeKind::Removed, object: next.clone() });
-                return Ok(next);
+                let gone = Arc::new(next);
+                Self::notify(&mut inner, Change { kind: ChangeKind::Removed, object: gone.clone() });
+                return Ok(AnyObject::clone(&gone));
             }
             (next, ChangeKind::Updated { spec: spec_changed, deletion_started: false })
         };
@@ -347,9 +353,10 @@ impl ObjectStore {
         } else {
             self.persist_put(&next, source.as_deref());
         }
-        inner.objects.insert(r, next.clone());
-        Self::notify(&mut inner, Change { kind, object: next.clone() });
-        Ok(next)
+        let stored = Arc::new(next);
+        inner.objects.insert(r, stored.clone());
+        Self::notify(&mut inner, Change { kind, object: stored.clone() });
+        Ok(AnyObject::clone(&stored))
     }
 }
 
@@ -430,9 +437,11 @@ impl ControlPlane for ObjectStore {
             meta.deletion_timestamp = None;
         }
         self.persist_put(&any, None);
-        inner.objects.insert(r, any.clone());
-        Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: any.clone() });
-        K::from_any(any).ok_or_else(|| CpError::Other("failed to convert a created object".into()))
+        let stored = Arc::new(any);
+        inner.objects.insert(r, stored.clone());
+        Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: stored.clone() });
+        K::from_any(AnyObject::clone(&stored))
+            .ok_or_else(|| CpError::Other("failed to convert a created object".into()))
     }
 
     async fn update<K: Resource>(&self, obj: K) -> Result<K, CpError> {

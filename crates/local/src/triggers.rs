@@ -50,7 +50,7 @@ pub fn store_became_ready(store: &ObjectStore, store_ref: &ObjectRef) -> Vec<Obj
 
 /// The objects to reconcile because of `change`.
 pub fn triggers(store: &ObjectStore, change: &Change) -> Vec<ObjectRef> {
-    let obj = &change.object;
+    let obj: &AnyObject = &change.object;
     let me = obj.object_ref();
     let mut out = Vec::new();
     let meta_or_spec = matches!(change.kind, ChangeKind::Created | ChangeKind::Updated { .. });

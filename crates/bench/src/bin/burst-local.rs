@@ -59,6 +59,10 @@ async fn main() -> anyhow::Result<()> {
         first.all_ready,
         first_peak
     );
+    // BURST_ONLY=1 stops here: a memory or CPU profile of the burst alone.
+    if std::env::var_os("BURST_ONLY").is_some() {
+        return Ok(());
+    }
     let floor = git_cli_floor(&repo, "main")?;
     println!(
         "floor:     wall {:>8.3}s  (git add, commit and push of the same files, already on disk)  ratio waybill/floor = {:.2}",
