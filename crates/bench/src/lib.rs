@@ -13,6 +13,17 @@ use waybill_local::{Platform, PlatformPaths, RunOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `BENCH_LOG=<filter>` (e.g. `waybill_stores=debug`) shows what a benchmark program does, with
+/// timestamps, on standard error.
+pub fn init_log() {
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 /// Peak resident memory of this process so far (`VmHWM`), in MiB.
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -27,6 +27,16 @@ struct WriteContext {
     store: Option<waybill_core::api::StateStoreRef>,
 }
 
+/// How far [`Engine::prepare_placement_write`] got.
+enum Prepared {
+    /// Nothing to write now; the reconcile's outcome.
+    Done(Action),
+    /// The change set is queued on the writer: the commit is to be waited for.
+    Queued(WriteContext, waybill_stores::PendingWrite),
+    /// The write is over (or could not be built).
+    Written(WriteContext, std::result::Result<Option<String>, BuildError>),
+}
+
 /// Why a placement's change set could not be built; the reason becomes its `WriteSucceeded` reason.
 pub(crate) struct BuildError {
     pub(crate) reason: &'static str,
@@ -100,8 +110,28 @@ fn required_finalizers(dest: &Destination) -> Vec<&'static str> {
 
 impl<C: ControlPlane> Engine<C> {
     pub(crate) async fn reconcile_placement(&self, namespace: &str, name: &str) -> Result<Action> {
+        // Preparing holds the placement and its Destination; waiting for the commit holds only what
+        // recording the outcome needs. Boxed apart, each of a burst's thousands of reconciles parked
+        // on a writer costs the small future, not the preparation's.
+        let (about, written) = match Box::pin(self.prepare_placement_write(namespace, name)).await? {
+            Prepared::Done(action) => return Ok(action),
+            Prepared::Written(about, written) => (about, written),
+            Prepared::Queued(about, pending) => {
+                let written = pending.wait().await.map_err(|e| {
+                    self.note_unreachable(about.store.as_ref(), &e);
+                    BuildError::store(&e)
+                });
+                (about, written)
+            }
+        };
+        Box::pin(self.record_write(&about, written)).await
+    }
+
+    /// Everything of a placement's reconcile up to its write: queued (to be waited for), already
+    /// written (an aggregate, a build error), or done without a write.
+    async fn prepare_placement_write(&self, namespace: &str, name: &str) -> Result<Prepared> {
         let Some(placement) = self.cp.get::<WorkPlacement>(namespace, name).await? else {
-            return Ok(Action::done());
+            return Ok(Prepared::Done(Action::done()));
         };
         let Some(dest) = self.cp.get::<Destination>("", &placement.spec.target_destination_name).await? else {
             if placement.metadata.is_deleting() {
@@ -112,20 +142,20 @@ impl<C: ControlPlane> Engine<C> {
                 })
                 .await?;
             }
-            return Ok(Action::done());
+            return Ok(Prepared::Done(Action::done()));
         };
         let writer = match self.lookup_store(&dest).await? {
             StoreLookup::Ready(w) => w,
             StoreLookup::Unavailable(..) => {
                 tracing::debug!(placement = %placement.object_ref(), "repository not initialised, requeuing");
-                return Ok(Action::requeue(DEFAULT_REQUEUE));
+                return Ok(Prepared::Done(Action::requeue(DEFAULT_REQUEUE)));
             }
         };
         let Ok(dir) = StorePath::for_destination(&dest) else {
-            return Ok(Action::done());
+            return Ok(Prepared::Done(Action::done()));
         };
         if placement.metadata.is_deleting() {
-            return self.delete_placement_files(&placement, &dest, &dir, &writer).await;
+            return self.delete_placement_files(&placement, &dest, &dir, &writer).await.map(Prepared::Done);
         }
         let missing: Vec<&str> =
             required_finalizers(&dest).into_iter().filter(|f| !placement.metadata.has_finalizer(f)).collect();
@@ -139,7 +169,7 @@ impl<C: ControlPlane> Engine<C> {
                 .await?
             {
                 Some(p) if !p.metadata.is_deleting() => p,
-                _ => return Ok(Action::requeue(crate::action::FAST_REQUEUE)),
+                _ => return Ok(Prepared::Done(Action::requeue(crate::action::FAST_REQUEUE))),
             }
         };
 
@@ -155,17 +185,10 @@ impl<C: ControlPlane> Engine<C> {
                 self.cp.sync().await?;
                 match changes {
                     Some(changes) => match self.claim_and_queue(&placement, &dest, &dir, &writer, changes).await {
-                        Ok(queued) => {
-                            // A burst parks thousands of reconciles here: they keep only what they need.
-                            drop((placement, dest));
-                            match queued {
-                                Ok(pending) => pending.wait().await,
-                                Err(e) => Err(e),
-                            }
-                            .map_err(|e| {
-                                self.note_unreachable(about.store.as_ref(), &e);
-                                BuildError::store(&e)
-                            })
+                        Ok(Ok(pending)) => return Ok(Prepared::Queued(about, pending)),
+                        Ok(Err(e)) => {
+                            self.note_unreachable(about.store.as_ref(), &e);
+                            Err(BuildError::store(&e))
                         }
                         Err(e) => Err(e),
                     },
@@ -176,7 +199,7 @@ impl<C: ControlPlane> Engine<C> {
                 }
             }
         };
-        self.record_write(&about, written).await
+        Ok(Prepared::Written(about, written))
     }
 
     /// The change set of a nestedByMetadata or none placement; `None` for aggregatedYAML, which is

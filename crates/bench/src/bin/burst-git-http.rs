@@ -124,13 +124,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     waybill_stores::init();
-    // BENCH_LOG=<filter> shows what happens, with timestamps (e.g. waybill_stores=debug).
-    if let Ok(filter) = std::env::var("BENCH_LOG") {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    waybill_bench::init_log();
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (works, files, dests, changes) = (
         args.first().copied().unwrap_or(1000),

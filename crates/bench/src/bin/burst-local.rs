@@ -30,6 +30,7 @@ fn age(dir: &std::path::Path) -> std::io::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     waybill_stores::init();
+    waybill_bench::init_log();
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let works = args.first().copied().unwrap_or(1000);
     let files = args.get(1).copied().unwrap_or(3);

@@ -22,6 +22,8 @@ pub struct Built {
     pub commit: Option<Oid>,
     /// Per change set: whether it changed any file, or why it failed.
     pub outcomes: Vec<Result<bool, StoreError>>,
+    /// The objects the commit needs that this build wrote (blobs, trees and the commit itself).
+    pub written: Vec<Oid>,
 }
 
 pub(crate) fn git_err(context: &str, e: git2::Error) -> StoreError {
@@ -42,7 +44,7 @@ pub fn build(
     let all: Vec<usize> = (0..batch.len()).collect();
     let error = match build_some(repo, parent, root, batch, &all, author) {
         Ok(built) => return Ok(built),
-        Err(e) if batch.len() <= 1 => return Ok(Built { commit: None, outcomes: vec![Err(e)] }),
+        Err(e) if batch.len() <= 1 => return Ok(Built { commit: None, outcomes: vec![Err(e)], written: Vec::new() }),
         Err(e) => e,
     };
     tracing::warn!(change_sets = batch.len(), "a batch failed ({error}); isolating the change set that fails");
@@ -52,7 +54,7 @@ pub fn build(
     }
     let good: Vec<usize> = (0..batch.len()).filter(|i| failed[*i].is_none()).collect();
     let mut built = if good.is_empty() {
-        Built { commit: None, outcomes: Vec::new() }
+        Built { commit: None, outcomes: Vec::new(), written: Vec::new() }
     } else {
         build_some(repo, parent, root, batch, &good, author)?
     };
@@ -83,14 +85,22 @@ pub fn build_packed(
     if puts < PACK_THRESHOLD {
         return build(repo, parent, root, batch, author);
     }
-    // A handle of its own whose new objects stay in memory until they are written as one pack.
+    // A handle of its own whose new objects stay in memory until they are written as one pack. The
+    // pack holds exactly the objects this build wrote: libgit2's mempack dump would pack everything
+    // the commit reaches, the whole repository, on every large batch.
     let bulk = Repository::open(repo.path()).map_err(|e| git_err("open the repository", e))?;
     let odb = bulk.odb().map_err(|e| git_err("open the object database", e))?;
-    let mempack = odb.add_new_mempack_backend(1000).map_err(|e| git_err("prepare an in-memory object store", e))?;
+    let _mempack = odb.add_new_mempack_backend(1000).map_err(|e| git_err("prepare an in-memory object store", e))?;
     let built = build(&bulk, parent, root, batch, author)?;
     if built.commit.is_some() {
+        let mut builder = bulk.packbuilder().map_err(|e| git_err("prepare a pack", e))?;
+        builder.set_threads(1);
+        for oid in &built.written {
+            builder.insert_object(*oid, None).map_err(|e| git_err("pack the new objects", e))?;
+        }
         let mut pack = git2::Buf::new();
-        mempack.dump(&bulk, &mut pack).map_err(|e| git_err("pack the new objects", e))?;
+        builder.write_buf(&mut pack).map_err(|e| git_err("pack the new objects", e))?;
+        drop(builder);
         let mut writer = odb.packwriter().map_err(|e| git_err("write a pack", e))?;
         std::io::Write::write_all(&mut writer, &pack)
             .map_err(|e| StoreError::Other(format!("failed to write a pack: {e}")))?;
@@ -141,16 +151,19 @@ fn build_some(
     }
     let tree_id = editor.write().map_err(|e| git_err("write the tree", e))?;
     if base_tree == Some(tree_id) || (base_tree.is_none() && applied.is_empty()) {
-        return Ok(Built { commit: None, outcomes });
+        return Ok(Built { commit: None, outcomes, written: Vec::new() });
     }
     let tree = repo.find_tree(tree_id).map_err(|e| git_err("read the new tree", e))?;
     if base_tree.is_none() && tree.is_empty() {
-        return Ok(Built { commit: None, outcomes });
+        return Ok(Built { commit: None, outcomes, written: Vec::new() });
     }
     let message = changeset::commit_message(&applied);
     let parents: Vec<Oid> = parent.into_iter().collect();
     let commit = write_commit(repo, tree_id, &parents, author, &message)?;
-    Ok(Built { commit: Some(commit), outcomes })
+    let mut new: Vec<Oid> = written.into_iter().collect();
+    new.extend_from_slice(editor.written_trees());
+    new.push(commit);
+    Ok(Built { commit: Some(commit), outcomes, written: new })
 }
 
 /// Writes a commit object directly, as `git commit` would: libgit2's signatures refuse the empty email
@@ -263,4 +276,78 @@ fn apply_steps(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_core::changeset::{Action, Op};
+
+    fn put_many(files: std::ops::Range<usize>, size: usize) -> ChangeSet {
+        let ops = files
+            .map(|i| {
+                let mut content = format!("file {i}\n").into_bytes();
+                content.extend((0..size).map(|j| ((i * 31 + j * 7) % 251) as u8));
+                Op::Put {
+                    path: StorePath::parse(&format!("dir-{}/file-{i}.yaml", i % 7)).unwrap(),
+                    content: content.into(),
+                }
+            })
+            .collect();
+        ChangeSet::new("burst", Action::Update, ops)
+    }
+
+    /// Object counts of the repository's packs, from their headers, oldest first.
+    fn pack_counts(repo: &Repository) -> Vec<u32> {
+        let mut packs: Vec<_> = std::fs::read_dir(repo.path().join("objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+            .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), std::fs::read(&p).unwrap()))
+            .collect();
+        packs.sort_by_key(|(t, _)| *t);
+        packs.into_iter().map(|(_, b)| u32::from_be_bytes([b[8], b[9], b[10], b[11]])).collect()
+    }
+
+    fn assert_reads_back(repo: &Repository, commit: Oid, set: &ChangeSet) {
+        let tree = repo.find_commit(commit).unwrap().tree().unwrap();
+        for op in &set.ops {
+            let Op::Put { path, content } = op else { unreachable!() };
+            let entry = tree.get_path(std::path::Path::new(path.as_str())).unwrap();
+            assert_eq!(repo.find_blob(entry.id()).unwrap().content(), &content[..], "{path}");
+        }
+    }
+
+    #[test]
+    fn a_large_batch_packs_only_the_objects_it_wrote_not_the_whole_repository() {
+        crate::init();
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let author = Author { name: "kratix".into(), email: String::new() };
+        let first = put_many(0..300, 200);
+        let built = build_packed(&repo, None, &StorePath::root(), std::slice::from_ref(&first), &author).unwrap();
+        let one = built.commit.expect("a commit");
+        // 300 blobs, 7 directories and the root, the commit.
+        assert_eq!(pack_counts(&repo), vec![309]);
+        let second = put_many(300..400, 200);
+        let built = build_packed(&repo, Some(one), &StorePath::root(), std::slice::from_ref(&second), &author).unwrap();
+        let two = built.commit.expect("a commit");
+        // 100 new blobs, the 7 directories and the root again, the commit: nothing of the first 300.
+        assert_eq!(pack_counts(&repo), vec![309, 109]);
+        assert_reads_back(&repo, two, &first);
+        assert_reads_back(&repo, two, &second);
+        assert_eq!(repo.find_commit(two).unwrap().parent_id(0).unwrap(), one);
+    }
+
+    #[test]
+    fn a_small_batch_is_written_without_a_pack() {
+        crate::init();
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let author = Author { name: "kratix".into(), email: String::new() };
+        let set = put_many(0..10, 100);
+        let built = build_packed(&repo, None, &StorePath::root(), std::slice::from_ref(&set), &author).unwrap();
+        assert!(pack_counts(&repo).is_empty());
+        assert_reads_back(&repo, built.commit.expect("a commit"), &set);
+    }
 }

@@ -26,6 +26,8 @@ struct Dir {
 pub struct TreeEditor<'r> {
     repo: &'r Repository,
     root: Dir,
+    /// Trees written so far, in the order written.
+    written: Vec<Oid>,
 }
 
 impl Dir {
@@ -58,7 +60,7 @@ fn split(path: &str) -> Vec<&str> {
 impl<'r> TreeEditor<'r> {
     /// An editor starting from `base` (an empty tree when `None`).
     pub fn new(repo: &'r Repository, base: Option<Oid>) -> Self {
-        TreeEditor { repo, root: Dir { base, ..Dir::default() } }
+        TreeEditor { repo, root: Dir { base, ..Dir::default() }, written: Vec::new() }
     }
 
     /// The blob id at `path`, if a file is there.
@@ -167,10 +169,19 @@ impl<'r> TreeEditor<'r> {
 
     /// Writes every changed tree and returns the root tree's id.
     pub fn write(&mut self) -> Result<Oid, git2::Error> {
-        match write_dir(self.repo, &mut self.root)? {
+        match write_dir(self.repo, &mut self.root, &mut self.written)? {
             Some(oid) => Ok(oid),
-            None => self.repo.treebuilder(None)?.write(),
+            None => {
+                let empty = self.repo.treebuilder(None)?.write()?;
+                self.written.push(empty);
+                Ok(empty)
+            }
         }
+    }
+
+    /// The trees [`TreeEditor::write`] wrote (some may have been in the repository already).
+    pub fn written_trees(&self) -> &[Oid] {
+        &self.written
     }
 }
 
@@ -193,7 +204,7 @@ fn collect(repo: &Repository, dir: &mut Dir, prefix: &str, out: &mut Vec<String>
 }
 
 /// Writes `dir` if it changed; `None` when it ended up empty (Git has no empty directories).
-fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Error> {
+fn write_dir(repo: &Repository, dir: &mut Dir, written: &mut Vec<Oid>) -> Result<Option<Oid>, git2::Error> {
     if !dir.dirty {
         return Ok(dir.base);
     }
@@ -216,7 +227,7 @@ fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Erro
                 *dirty = false;
             }
             Entry::File { .. } => {}
-            Entry::Dir(sub) if sub.dirty => match write_dir(repo, sub)? {
+            Entry::Dir(sub) if sub.dirty => match write_dir(repo, sub, written)? {
                 Some(oid) => {
                     builder.insert(name, oid, MODE_TREE)?;
                 }
@@ -240,6 +251,7 @@ fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Erro
         return Ok(None);
     }
     let oid = builder.write()?;
+    written.push(oid);
     dir.base = Some(oid);
     Ok(Some(oid))
 }
