@@ -9,7 +9,9 @@ use waybill_core::content;
 use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions};
 
-/// The allocator the `waybill` binary ships with, so the programs measure what users run.
+/// The allocator the `waybill` binary ships with, so the programs measure what users run. The
+/// `system-allocator` feature keeps the system's, which heap profilers (heaptrack) can follow.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -98,12 +98,23 @@ pub fn build_packed(
         for oid in &built.written {
             builder.insert_object(*oid, None).map_err(|e| git_err("pack the new objects", e))?;
         }
-        let mut pack = git2::Buf::new();
-        builder.write_buf(&mut pack).map_err(|e| git_err("pack the new objects", e))?;
-        drop(builder);
+        // Streamed into the object database as it is produced: the pack is never whole in memory.
         let mut writer = odb.packwriter().map_err(|e| git_err("write a pack", e))?;
-        std::io::Write::write_all(&mut writer, &pack)
-            .map_err(|e| StoreError::Other(format!("failed to write a pack: {e}")))?;
+        let mut failed = None;
+        // The builder hands out many small pieces; the indexer takes large ones best.
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, &mut writer);
+        let streamed = builder.foreach(|chunk| match std::io::Write::write_all(&mut buffered, chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+        if let Some(e) = failed.or_else(|| std::io::Write::flush(&mut buffered).err()) {
+            return Err(StoreError::Other(format!("failed to write a pack: {e}")));
+        }
+        streamed.map_err(|e| git_err("pack the new objects", e))?;
+        drop(buffered);
         writer.commit().map_err(|e| git_err("write a pack", e))?;
     }
     Ok(built)

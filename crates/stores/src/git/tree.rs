@@ -9,9 +9,11 @@ use git2::{ObjectType, Oid, Repository};
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
 
+/// Boxed directories keep an entry as small as a file's: a burst puts tens of thousands of small
+/// directories in memory, each map node holding eleven entries inline.
 enum Entry {
     File { oid: Oid, mode: i32, dirty: bool },
-    Dir(Dir),
+    Dir(Box<Dir>),
 }
 
 #[derive(Default)]
@@ -39,7 +41,7 @@ impl Dir {
                 for e in tree.iter() {
                     let Ok(name) = e.name() else { continue };
                     let entry = if e.kind() == Some(ObjectType::Tree) {
-                        Entry::Dir(Dir { base: Some(e.id()), ..Dir::default() })
+                        Entry::Dir(Box::new(Dir { base: Some(e.id()), ..Dir::default() }))
                     } else {
                         Entry::File { oid: e.id(), mode: e.filemode(), dirty: false }
                     };
@@ -96,7 +98,7 @@ impl<'r> TreeEditor<'r> {
             if !matches!(entries.get(*name), Some(Entry::Dir(_))) {
                 entries.insert(
                     name.to_string(),
-                    Entry::Dir(Dir { entries: Some(BTreeMap::new()), dirty: true, ..Dir::default() }),
+                    Entry::Dir(Box::new(Dir { entries: Some(BTreeMap::new()), dirty: true, ..Dir::default() })),
                 );
             }
             dir.removed.remove(*name);
