@@ -31,17 +31,102 @@ struct Held {
 struct DestinationClaims {
     seeded: bool,
     holders: BTreeMap<ObjectRef, Held>,
+    /// Every path of the live holders, to its holder (live holders never overlap): a conflict is a
+    /// lookup of a path's ancestors and of the range below it, not a scan of every holder, so a
+    /// burst of N placements on one Destination claims in O(N log N).
+    live: BTreeMap<String, ObjectRef>,
+}
+
+/// A path and every directory above it, up to the root (`""`).
+fn self_and_ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = if current.is_empty() { None } else { Some(current.rfind('/').map_or("", |i| &current[..i])) };
+        Some(current)
+    })
 }
 
 impl DestinationClaims {
-    /// The first live holder other than `me` with a path overlapping one of `paths`.
+    /// The first live holder (in identity order) other than `me` with a path overlapping one of
+    /// `paths`, and the first such path of its own.
     fn conflict(&self, me: &ObjectRef, paths: &[StorePath]) -> Option<InUse> {
-        self.holders.iter().filter(|(r, h)| *r != me && !h.deleting).find_map(|(r, h)| {
-            h.paths
-                .iter()
-                .find(|held| paths.iter().any(|p| p.overlaps(held)))
-                .map(|path| InUse { holder: r.clone(), path: path.clone() })
-        })
+        let mut found: Option<&ObjectRef> = None;
+        let mut consider = |r| {
+            if r != me && found.is_none_or(|f| r < f) {
+                found = Some(r);
+            }
+        };
+        for p in paths {
+            let path = p.as_str();
+            for above in self_and_ancestors(path) {
+                if let Some(r) = self.live.get(above) {
+                    consider(r);
+                }
+            }
+            if path.is_empty() {
+                self.live.values().for_each(&mut consider);
+            } else {
+                // Exactly the strings that start with "path/": '0' follows '/'.
+                let (below, end) = (format!("{path}/"), format!("{path}0"));
+                self.live.range(below..end).for_each(|(_, r)| consider(r));
+            }
+        }
+        let holder = found?;
+        let path = self.holders.get(holder)?.paths.iter().find(|held| paths.iter().any(|p| p.overlaps(held)))?;
+        Some(InUse { holder: holder.clone(), path: path.clone() })
+    }
+
+    fn unindex(&mut self, r: &ObjectRef) {
+        if let Some(h) = self.holders.get(r).filter(|h| !h.deleting) {
+            for p in &h.paths {
+                if self.live.get(p.as_str()) == Some(r) {
+                    self.live.remove(p.as_str());
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, r: ObjectRef, held: Held) {
+        self.unindex(&r);
+        if !held.deleting {
+            for p in &held.paths {
+                self.live.insert(p.as_str().to_string(), r.clone());
+            }
+        }
+        self.holders.insert(r, held);
+    }
+
+    fn set_deleting(&mut self, r: &ObjectRef) {
+        self.unindex(r);
+        if let Some(h) = self.holders.get_mut(r) {
+            h.deleting = true;
+        }
+    }
+
+    fn remove(&mut self, r: &ObjectRef) {
+        self.unindex(r);
+        self.holders.remove(r);
+    }
+}
+
+/// What live placements other than the one being deleted own on its Destination.
+pub(crate) struct Owned<'a> {
+    live: &'a BTreeMap<String, ObjectRef>,
+}
+
+impl Owned<'_> {
+    /// Whether a live placement owns `path`, something above it or something below it.
+    pub(crate) fn overlaps(&self, path: &StorePath) -> bool {
+        let p = path.as_str();
+        self_and_ancestors(p).any(|above| self.live.contains_key(above))
+            || (p.is_empty() && !self.live.is_empty())
+            || self.live.range(format!("{p}/")..format!("{p}0")).next().is_some()
+    }
+
+    /// The owned paths below `dir` (all of them for the root).
+    pub(crate) fn below(&self, dir: &StorePath) -> Vec<StorePath> {
+        self.live.keys().filter_map(|k| StorePath::parse(k).ok()).filter(|k| dir.contains(k)).collect()
     }
 }
 
@@ -89,7 +174,7 @@ impl Claims {
                 continue;
             }
             if e.deleting || claims.conflict(&e.placement, &e.paths).is_none() {
-                claims.holders.insert(e.placement, Held { paths: e.paths, deleting: e.deleting });
+                claims.insert(e.placement, Held { paths: e.paths, deleting: e.deleting });
             }
         }
     }
@@ -108,43 +193,30 @@ impl Claims {
         if let Some(conflict) = claims.conflict(me, &paths) {
             return Err(conflict);
         }
-        claims.holders.insert(me.clone(), Held { paths, deleting: false });
+        claims.insert(me.clone(), Held { paths, deleting: false });
         Ok(then())
     }
 
     /// Marks `me` as being deleted (its paths can be claimed at once) and, holding the claim lock, runs
-    /// `then` with the paths live placements own on the Destination: the deletion must leave those.
-    pub(crate) fn deleting_then<R>(
-        &self,
-        destination: &str,
-        me: &ObjectRef,
-        then: impl FnOnce(Vec<StorePath>) -> R,
-    ) -> R {
+    /// `then` with what live placements own on the Destination: the deletion must leave those.
+    pub(crate) fn deleting_then<R>(&self, destination: &str, me: &ObjectRef, then: impl FnOnce(Owned<'_>) -> R) -> R {
         let mut map = self.lock();
         let claims = map.entry(destination.to_string()).or_default();
-        if let Some(h) = claims.holders.get_mut(me) {
-            h.deleting = true;
-        }
-        let owned: Vec<StorePath> = claims
-            .holders
-            .iter()
-            .filter(|(r, h)| *r != me && !h.deleting)
-            .flat_map(|(_, h)| h.paths.iter().cloned())
-            .collect();
-        then(owned)
+        claims.set_deleting(me);
+        then(Owned { live: &claims.live })
     }
 
     /// Records that `holder` is being deleted (found so when checking a conflict).
     pub(crate) fn mark_deleting(&self, destination: &str, holder: &ObjectRef) {
-        if let Some(h) = self.lock().get_mut(destination).and_then(|d| d.holders.get_mut(holder)) {
-            h.deleting = true;
+        if let Some(d) = self.lock().get_mut(destination) {
+            d.set_deleting(holder);
         }
     }
 
     /// Forgets `placement` (its deletion is done, or it no longer exists).
     pub(crate) fn forget(&self, destination: &str, placement: &ObjectRef) {
         if let Some(d) = self.lock().get_mut(destination) {
-            d.holders.remove(placement);
+            d.remove(placement);
         }
     }
 
@@ -180,10 +252,10 @@ mod tests {
         assert!(claims.claim_then("d", &wp("b"), vec![p("d/x/5058g")], || ()).is_ok());
         assert!(claims.claim_then("other", &wp("c"), vec![p("d/x/5058f")], || ()).is_ok(), "per Destination");
         // Deleting: its paths are free at once, and its deletion is told what others own.
-        let owned = claims.deleting_then("d", &wp("a"), |owned| owned);
+        let owned = claims.deleting_then("d", &wp("a"), |owned| owned.below(&StorePath::root()));
         assert_eq!(owned, vec![p("d/x/5058g")]);
         assert!(claims.claim_then("d", &wp("c"), vec![p("d/x/5058f")], || ()).is_ok());
-        let owned = claims.deleting_then("d", &wp("a"), |owned| owned);
+        let owned = claims.deleting_then("d", &wp("a"), |owned| owned.below(&StorePath::root()));
         assert!(owned.contains(&p("d/x/5058f")), "the new owner's path is kept: {owned:?}");
     }
 
@@ -205,5 +277,62 @@ mod tests {
         let claims = Claims::default();
         claims.seed("d", vec![e("z", "2026-01-02T00:00:00Z", false), e("y", "2026-01-01T00:00:00Z", false)]);
         assert_eq!(claims.claim_then("d", &wp("z"), vec![p("d/same")], || ()).unwrap_err().holder, wp("y"));
+    }
+
+    /// The definition the index must agree with: every live holder but `me`, in identity order, the
+    /// first with a path overlapping one of `paths`.
+    fn scanned(claims: &DestinationClaims, me: &ObjectRef, paths: &[StorePath]) -> Option<InUse> {
+        claims.holders.iter().filter(|(r, h)| *r != me && !h.deleting).find_map(|(r, h)| {
+            h.paths
+                .iter()
+                .find(|held| paths.iter().any(|p| p.overlaps(held)))
+                .map(|path| InUse { holder: r.clone(), path: path.clone() })
+        })
+    }
+
+    fn arb_path() -> impl proptest::strategy::Strategy<Value = StorePath> {
+        use proptest::prelude::*;
+        // Few names, so paths often nest and collide; "a-b" and "a0" sort around "a/" on purpose.
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "a-b", "a0", "c.d"]), 0..4)
+            .prop_map(|parts| StorePath::parse(&parts.join("/")).unwrap_or_else(|_| StorePath::root()))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_path_index_finds_exactly_the_conflict_a_scan_of_every_holder_finds(
+            steps in proptest::collection::vec(
+                (0..6usize, proptest::collection::vec(arb_path(), 1..3), 0..4u8),
+                1..40,
+            )
+        ) {
+            let mut claims = DestinationClaims::default();
+            for (who, paths, action) in steps {
+                let me = wp(&format!("p{who}"));
+                match action {
+                    // Claim (as claim_then does): refused exactly when the scan finds a conflict.
+                    0 | 1 => {
+                        let indexed = claims.conflict(&me, &paths);
+                        proptest::prop_assert_eq!(&indexed, &scanned(&claims, &me, &paths));
+                        if indexed.is_none() {
+                            claims.insert(me, Held { paths, deleting: false });
+                        }
+                    }
+                    2 => claims.set_deleting(&me),
+                    _ => claims.remove(&me),
+                }
+                // What a deletion is told others own agrees with the holders too.
+                let live: Vec<StorePath> = claims.holders.values().filter(|h| !h.deleting).flat_map(|h| h.paths.clone()).collect();
+                let owned = Owned { live: &claims.live };
+                let mut below = owned.below(&StorePath::root());
+                below.sort();
+                let mut expected = live.clone();
+                expected.sort();
+                expected.dedup();
+                proptest::prop_assert_eq!(below, expected);
+                for probe in live.iter().chain(std::iter::once(&StorePath::root())) {
+                    proptest::prop_assert_eq!(owned.overlaps(probe), live.iter().any(|l| l.overlaps(probe)));
+                }
+            }
+        }
     }
 }

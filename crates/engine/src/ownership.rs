@@ -146,14 +146,12 @@ impl<C: ControlPlane> Engine<C> {
         let delete = |op: Op| ChangeSet::new(name, ChangeAction::Delete, vec![op]);
         let pending = self.claims.deleting_then(&dest.metadata.name, &me, |owned| match dest.spec.filepath.mode {
             FilepathMode::NestedByMetadata => match layout::placement_dir(dir, placement, pipeline(placement)) {
-                Ok(pdir) if !owned.iter().any(|o| o.overlaps(&pdir)) => {
-                    Some(writer.enqueue(delete(Op::Delete { path: pdir })))
-                }
+                Ok(pdir) if !owned.overlaps(&pdir) => Some(writer.enqueue(delete(Op::Delete { path: pdir }))),
                 // Nothing can have been written where the directory is invalid, or is another's now.
                 _ => None,
             },
             FilepathMode::None => layout::state_file_path(dir, placement).ok().map(|state_file| {
-                let keep = owned.into_iter().filter(|o| dir.contains(o)).collect();
+                let keep = owned.below(dir);
                 writer.enqueue(delete(Op::DeleteTracked { dir: dir.clone(), state_file, keep }))
             }),
             FilepathMode::AggregatedYaml => None,

@@ -268,6 +268,7 @@ fn write_batch(conn: &mut Connection, work: &Pending) -> rusqlite::Result<()> {
     if !work.has_data() {
         return Ok(());
     }
+    tracing::debug!(objects = work.objects.len(), events = work.events.len(), "writing state");
     let tx = conn.transaction()?;
     for (key, write) in &work.objects {
         match write {

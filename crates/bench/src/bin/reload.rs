@@ -21,6 +21,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     waybill_stores::init();
+    waybill_bench::init_log();
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let works = args.first().copied().unwrap_or(1000);
     let samples = args.get(1).copied().unwrap_or(50).max(1);
@@ -30,6 +31,20 @@ async fn main() -> anyhow::Result<()> {
     write_local_platform(&platform, &repo, 10)?;
     write_works(&platform, works, 3, 1)?;
     run_once(&platform).await?;
+    // RERUNS=N: time N more whole `run --once` passes with nothing changed instead (for profiling).
+    if let Some(reruns) = std::env::var("RERUNS").ok().and_then(|n| n.parse::<usize>().ok()) {
+        let mut walls = Vec::with_capacity(reruns);
+        for _ in 0..reruns.max(1) {
+            let figures = run_once(&platform).await?;
+            anyhow::ensure!(
+                figures.commits == 0 && figures.parsed == 0,
+                "a rerun with nothing changed wrote or parsed"
+            );
+            walls.push(figures.wall);
+        }
+        println!("rerun (nothing changed), {works} Works: {}", summary(walls));
+        return Ok(());
+    }
 
     let mut p = Platform::open(PlatformPaths::new(&platform, None)?, EngineConfig::default())?;
     p.load();

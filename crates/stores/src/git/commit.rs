@@ -87,35 +87,16 @@ pub fn build_packed(
     }
     // A handle of its own whose new objects stay in memory until they are written as one pack. The
     // pack holds exactly the objects this build wrote: libgit2's mempack dump would pack everything
-    // the commit reaches, the whole repository, on every large batch.
+    // the commit reaches, the whole repository, on every large batch ([`super::pack`]).
     let bulk = Repository::open(repo.path()).map_err(|e| git_err("open the repository", e))?;
     let odb = bulk.odb().map_err(|e| git_err("open the object database", e))?;
     let _mempack = odb.add_new_mempack_backend(1000).map_err(|e| git_err("prepare an in-memory object store", e))?;
+    let started = std::time::Instant::now();
     let built = build(&bulk, parent, root, batch, author)?;
+    tracing::debug!(elapsed = ?started.elapsed(), change_sets = batch.len(), objects = built.written.len(), "built a batch");
     if built.commit.is_some() {
-        let mut builder = bulk.packbuilder().map_err(|e| git_err("prepare a pack", e))?;
-        builder.set_threads(1);
-        for oid in &built.written {
-            builder.insert_object(*oid, None).map_err(|e| git_err("pack the new objects", e))?;
-        }
-        // Streamed into the object database as it is produced: the pack is never whole in memory.
-        let mut writer = odb.packwriter().map_err(|e| git_err("write a pack", e))?;
-        let mut failed = None;
-        // The builder hands out many small pieces; the indexer takes large ones best.
-        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, &mut writer);
-        let streamed = builder.foreach(|chunk| match std::io::Write::write_all(&mut buffered, chunk) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        });
-        if let Some(e) = failed.or_else(|| std::io::Write::flush(&mut buffered).err()) {
-            return Err(StoreError::Other(format!("failed to write a pack: {e}")));
-        }
-        streamed.map_err(|e| git_err("pack the new objects", e))?;
-        drop(buffered);
-        writer.commit().map_err(|e| git_err("write a pack", e))?;
+        super::pack::write(&odb, &built.written)?;
+        tracing::debug!(elapsed = ?started.elapsed(), "wrote its pack");
     }
     Ok(built)
 }
@@ -348,6 +329,12 @@ mod tests {
         assert_reads_back(&repo, two, &first);
         assert_reads_back(&repo, two, &second);
         assert_eq!(repo.find_commit(two).unwrap().parent_id(0).unwrap(), one);
+        // Git itself reads the packs: checksums, entries and every object the branch reaches.
+        repo.reference("refs/heads/main", two, true, "test").unwrap();
+        let fsck =
+            std::process::Command::new("git").args(["fsck", "--full", "--strict"]).current_dir(dir.path()).output();
+        let fsck = fsck.expect("the git CLI runs");
+        assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod github_app;
 pub mod known_hosts;
 mod local;
 pub mod location;
+mod pack;
 mod remote;
 pub mod tls;
 pub mod tree;

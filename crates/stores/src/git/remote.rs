@@ -218,9 +218,7 @@ impl Repo for RemoteRepo {
             let parent = self.current()?;
             // Plan mode keeps every object in memory: nothing is packed to disk.
             let build = if self.dry.is_some() { commit::build } else { commit::build_packed };
-            let building = std::time::Instant::now();
             let built = build(&self.repo, parent, &self.settings.root, batch, &self.settings.author)?;
-            tracing::debug!(elapsed = ?building.elapsed(), change_sets = batch.len(), "built the commit");
             let Some(new) = built.commit else {
                 return Ok(Applied { version: None, outcomes: built.outcomes, ..Applied::default() });
             };

@@ -86,6 +86,10 @@ impl<'r> TreeEditor<'r> {
 
     /// Writes blob `oid` at `path`, creating directories and replacing whatever stood in the way.
     pub fn put(&mut self, path: &str, oid: Oid) -> Result<(), git2::Error> {
+        // Already there: nothing on the way becomes dirty, so an unchanged batch writes no tree.
+        if self.read(path)? == Some(oid) {
+            return Ok(());
+        }
         let parts = split(path);
         let Some((leaf, dirs)) = parts.split_last() else {
             return Ok(());
@@ -321,6 +325,27 @@ mod tests {
         let y1 = repo.find_tree(t1).unwrap().get_path(std::path::Path::new("y")).unwrap().id();
         let y2 = repo.find_tree(t2).unwrap().get_path(std::path::Path::new("y")).unwrap().id();
         assert_eq!(y1, y2, "untouched subtree keeps its id");
+    }
+
+    #[test]
+    fn putting_what_is_already_there_writes_no_tree() {
+        let (_d, repo) = repo();
+        let (a, b) = (repo.blob(b"a").unwrap(), repo.blob(b"b").unwrap());
+        let mut ed = TreeEditor::new(&repo, None);
+        ed.put("x/sub/one.yaml", a).unwrap();
+        ed.put("y/two.yaml", b).unwrap();
+        let base = ed.write().unwrap();
+        let mut ed = TreeEditor::new(&repo, Some(base));
+        ed.put("x/sub/one.yaml", a).unwrap();
+        ed.put("y/two.yaml", b).unwrap();
+        assert_eq!(ed.write().unwrap(), base);
+        assert!(ed.written_trees().is_empty(), "rewrote {:?}", ed.written_trees());
+        // A changed file rewrites its own directories only.
+        let mut ed = TreeEditor::new(&repo, Some(base));
+        ed.put("y/two.yaml", a).unwrap();
+        ed.put("x/sub/one.yaml", a).unwrap();
+        assert_ne!(ed.write().unwrap(), base);
+        assert_eq!(ed.written_trees().len(), 2, "y and the root");
     }
 
     #[test]
