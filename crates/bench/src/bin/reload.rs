@@ -3,7 +3,7 @@
 //! one Work changed, as the watcher asks for after an edit. Prints the median and the slowest of
 //! the samples; a reload sits on the path of every change, so it is part of its latency.
 //!
-//! cargo run --release -p waybill-bench --bin reload -- [WORKS] [SAMPLES]
+//! cargo run --release -p waybill-bench --bin reload -- [WORKS] [SAMPLES] [DESTINATIONS]
 
 use std::time::{Duration, Instant};
 
@@ -25,10 +25,11 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let works = args.first().copied().unwrap_or(1000);
     let samples = args.get(1).copied().unwrap_or(50).max(1);
+    let dests = args.get(2).copied().unwrap_or(10).max(1);
     let dir = tempfile::tempdir()?;
     let platform = dir.path().join("platform");
     let repo = dir.path().join("state.git");
-    write_local_platform(&platform, &repo, 10)?;
+    write_local_platform(&platform, &repo, dests)?;
     write_works(&platform, works, 3, 1)?;
     run_once(&platform).await?;
     // RERUNS=N: time N more whole `run --once` passes with nothing changed instead (for profiling).
