@@ -163,25 +163,19 @@ pub async fn git_backend(
         }
         (Transport::Ssh, GitAuthMethod::Ssh) => {
             let secret = secret.ok_or_else(|| missing("sshPrivateKey"))?;
+            // Kratix's order: the key present, knownHosts present, and only then the key parsed.
             let key = secret_value(secret, "sshPrivateKey", &mut trimmed).ok_or_else(|| missing("sshPrivateKey"))?;
-            check_private_key(&key).map_err(auth_error)?;
             let known = secret_value(secret, "knownHosts", &mut trimmed).ok_or_else(|| missing("knownHosts"))?;
+            check_private_key(&key).map_err(auth_error)?;
             GitAuth::Ssh {
                 username: location::ssh_user(&remote_url),
                 private_key: format!("{key}\n"),
                 known_hosts: Arc::new(KnownHosts::parse(&known)),
             }
         }
-        (Transport::Ssh, method) => {
-            return Err(auth_error(format!(
-                "invalid URL for {method} auth method: {remote_url}: expected https:// or http://"
-            )));
-        }
-        (_, GitAuthMethod::Ssh) => {
-            return Err(auth_error(format!(
-                "invalid URL for SSH auth method: {remote_url}: expected ssh:// or user@host:path"
-            )));
-        }
+        // Kratix's wording: basicAuth and githubApp are its HTTPS auth methods.
+        (Transport::Ssh, _) => return Err(auth_error(format!("invalid URL for HTTPS auth method: {remote_url}"))),
+        (_, GitAuthMethod::Ssh) => return Err(auth_error(format!("invalid URL for SSH auth method: {remote_url}"))),
     };
     if !trimmed.is_empty() {
         warnings.push(format!(
@@ -279,4 +273,82 @@ pub async fn bucket_backend(
 /// The directory of remote caches for embedded mode.
 pub fn cache_dir_in(state_dir: &Path) -> PathBuf {
     state_dir.join("git-cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_core::api::{GitStateStoreSpec, SecretRef};
+
+    fn store(url: &str, auth_method: GitAuthMethod) -> GitStateStore {
+        let secret_ref = Some(SecretRef { name: "git".into(), namespace: "default".into() });
+        GitStateStore::new(
+            "default",
+            GitStateStoreSpec { url: url.into(), auth_method, secret_ref, ..Default::default() },
+        )
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> Secret {
+        let mut s = Secret::new("default", "git");
+        s.string_data = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        s
+    }
+
+    fn error_of(store: &GitStateStore, secret: &Secret) -> String {
+        let opts = BackendOptions {
+            base_dir: std::env::temp_dir(),
+            cache_dir: None,
+            fetch_interval: Duration::from_secs(5),
+            dry_run: true,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        match runtime.block_on(git_backend(store, Some(secret), &opts)) {
+            Ok(_) => panic!("{} built a backend", store.spec.url),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn an_auth_method_that_does_not_fit_the_url_is_refused_in_kratix_words() {
+        let ssh_secret = secret(&[("sshPrivateKey", "not a key"), ("knownHosts", "host ssh-ed25519 AAAA")]);
+        let basic = secret(&[("password", "pw")]);
+        for (store, secret, expected) in [
+            (
+                store("https://git.example/r.git", GitAuthMethod::Ssh),
+                &ssh_secret,
+                "invalid URL for SSH auth method: https://git.example/r.git",
+            ),
+            (
+                store("ssh://git@git.example/r.git", GitAuthMethod::BasicAuth),
+                &basic,
+                "invalid URL for HTTPS auth method: ssh://git@git.example/r.git",
+            ),
+            (
+                store("git@git.example:r.git", GitAuthMethod::GithubApp),
+                &basic,
+                "invalid URL for HTTPS auth method: git@git.example:r.git",
+            ),
+        ] {
+            let message = error_of(&store, secret);
+            assert!(message.ends_with(expected), "{message}");
+            assert!(!message.contains("pw"), "no secret in the message: {message}");
+        }
+    }
+
+    #[test]
+    fn an_ssh_secret_is_checked_in_kratix_order_key_then_known_hosts_then_the_key_parsed() {
+        let store = store("ssh://git@git.example/r.git", GitAuthMethod::Ssh);
+        for (pairs, expected) in [
+            (vec![("knownHosts", "h ssh-ed25519 AAAA")], "sshPrivateKey not found in secret default/git"),
+            // An unparseable key with knownHosts missing: knownHosts is named first.
+            (vec![("sshPrivateKey", "not a key")], "knownHosts not found in secret default/git"),
+        ] {
+            let message = error_of(&store, &secret(&pairs));
+            assert!(message.ends_with(expected), "{message}");
+        }
+        let message =
+            error_of(&store, &secret(&[("sshPrivateKey", "not a key"), ("knownHosts", "h ssh-ed25519 AAAA")]));
+        assert!(!message.contains("not found in secret"), "both present: the key itself is refused: {message}");
+        assert!(!message.contains("not a key"), "no key material in the message: {message}");
+    }
 }
