@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// The version and the commit it was built from (`WAYBILL_COMMIT` at build time overrides it, for
+/// builds outside a Git checkout such as a container image).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("WAYBILL_COMMIT"), ")");
+
 /// Waybill writes Kratix Works to Destinations' Git repositories and buckets, in Kratix's layout.
 ///
 /// Embedded mode needs no cluster: point `--platform` at a directory of manifests (Destinations,
 /// GitStateStores, BucketStateStores, Works, Secrets) and Waybill converges them, keeping its own
 /// state under `<platform>/.waybill/`.
 #[derive(Debug, Parser)]
-#[command(name = "waybill", version, propagate_version = true, max_term_width = 110)]
+#[command(name = "waybill", version = VERSION, propagate_version = true, max_term_width = 110)]
 pub struct Cli {
     /// More log output (-v: info, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

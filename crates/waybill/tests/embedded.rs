@@ -279,3 +279,16 @@ fn help_explains_every_command() {
     let run = text(&site.waybill(&["run", "--help"]));
     assert!(run.contains("--once") && run.contains("--state-dir") && run.contains("exits"), "{run}");
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let site = Site::quickstart();
+    let version = text(&site.waybill(&["--version"]));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    assert_eq!(version.trim(), format!("waybill {} (commit {head})", env!("CARGO_PKG_VERSION")));
+}
