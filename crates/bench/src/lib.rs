@@ -15,6 +15,14 @@ use waybill_local::{Platform, PlatformPaths, RunOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// What every benchmark program does first: initialise libgit2 (before the runtime's threads) and
+/// logging ([`init_log`]); returns the program's numeric arguments, in order.
+pub fn start() -> Vec<usize> {
+    waybill_stores::init();
+    init_log();
+    std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect()
+}
+
 /// `BENCH_LOG=<filter>` (e.g. `waybill_stores=debug`) shows what a benchmark program does, with
 /// timestamps, on standard error.
 pub fn init_log() {

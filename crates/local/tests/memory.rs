@@ -30,20 +30,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn works(h: &Harness, from: usize, to: usize) {
-    for i in from..to {
-        let content = waybill_core::content::encode(
-            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n").as_bytes(),
-        );
-        h.apply(work(
-            "default",
-            &format!("w{i}"),
-            &format!("r{i}"),
-            vec![(".", vec![("env", "dev")], vec![workload("cm.yaml", &content)])],
-        ));
-    }
-}
-
 /// The bytes a Work and its placement keep on the heap, once converged, are bounded and do not grow
 /// with the number of objects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +42,7 @@ async fn memory_per_object_is_bounded() {
     let mut count = 0;
     for batch in [400, 800] {
         let before = LIVE.load(Ordering::Relaxed);
-        works(&h, count, count + batch);
+        configmap_works(&h, count, count + batch);
         h.converge().await;
         count += batch;
         let grown = LIVE.load(Ordering::Relaxed) - before;

@@ -9,20 +9,6 @@ use waybill_core::api::*;
 use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions};
 
-fn works(h: &Harness, from: usize, to: usize) {
-    for i in from..to {
-        let content = waybill_core::content::encode(
-            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n").as_bytes(),
-        );
-        h.apply(work(
-            "default",
-            &format!("w{i}"),
-            &format!("r{i}"),
-            vec![(".", vec![("env", "dev")], vec![workload("cm.yaml", &content)])],
-        ));
-    }
-}
-
 /// More objects than the concurrency allows at once, and still at most three commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_the_concurrency_lands_in_at_most_three_commits() {
@@ -31,7 +17,7 @@ async fn a_burst_larger_than_the_concurrency_lands_in_at_most_three_commits() {
     for d in 0..4 {
         h.apply(destination(&format!("d{d}"), "store", &format!("d{d}"), &[("env", "dev")]));
     }
-    works(&h, 0, 300);
+    configmap_works(&h, 0, 300);
     h.converge_with(8).await;
     let placements = h.list::<WorkPlacement>().await;
     assert_eq!(placements.len(), 300);

@@ -123,9 +123,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    waybill_stores::init();
-    waybill_bench::init_log();
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args = waybill_bench::start();
     let (works, files, dests, changes) = (
         args.first().copied().unwrap_or(1000),
         args.get(1).copied().unwrap_or(3),

@@ -29,9 +29,7 @@ fn age(dir: &std::path::Path) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    waybill_stores::init();
-    waybill_bench::init_log();
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args = waybill_bench::start();
     let works = args.first().copied().unwrap_or(1000);
     let files = args.get(1).copied().unwrap_or(3);
     let dests = args.get(2).copied().unwrap_or(10);

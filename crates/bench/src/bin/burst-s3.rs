@@ -123,8 +123,7 @@ async fn compare(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    waybill_stores::init();
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args = waybill_bench::start();
     let (works, files, dests) =
         (args.first().copied().unwrap_or(1000), args.get(1).copied().unwrap_or(3), args.get(2).copied().unwrap_or(10));
     let latency = Duration::from_millis(args.get(3).copied().unwrap_or(2) as u64);

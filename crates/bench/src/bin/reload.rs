@@ -20,9 +20,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    waybill_stores::init();
-    waybill_bench::init_log();
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args = waybill_bench::start();
     let works = args.first().copied().unwrap_or(1000);
     let samples = args.get(1).copied().unwrap_or(50).max(1);
     let dests = args.get(2).copied().unwrap_or(10).max(1);

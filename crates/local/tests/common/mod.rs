@@ -220,3 +220,19 @@ pub fn ready_of(conditions: &[Condition]) -> Option<(String, String, String)> {
 pub const NS_CANARY: &str =
     "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kratix-worker-system\nspec: {}\nstatus: {}\n";
 pub const CM_CANARY: &str = "apiVersion: v1\ndata:\n  canary: this confirms your infrastructure is reading from Kratix state stores\nkind: ConfigMap\nmetadata:\n  name: kratix-info\n  namespace: kratix-worker-system\n";
+
+/// Works `w{from}` to `w{to - 1}` in `default`, each one ConfigMap for the Destinations labelled
+/// `env: dev`: the many small objects of the scale and memory tests.
+pub fn configmap_works(h: &Harness, from: usize, to: usize) {
+    for i in from..to {
+        let content = waybill_core::content::encode(
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n").as_bytes(),
+        );
+        h.apply(work(
+            "default",
+            &format!("w{i}"),
+            &format!("r{i}"),
+            vec![(".", vec![("env", "dev")], vec![workload("cm.yaml", &content)])],
+        ));
+    }
+}

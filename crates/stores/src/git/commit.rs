@@ -289,6 +289,14 @@ mod tests {
         ChangeSet::new("burst", Action::Update, ops)
     }
 
+    /// A new bare repository and Kratix's default author.
+    fn bare() -> (tempfile::TempDir, Repository, Author) {
+        crate::init();
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        (dir, repo, Author { name: "kratix".into(), email: String::new() })
+    }
+
     /// Object counts of the repository's packs, from their headers, oldest first.
     fn pack_counts(repo: &Repository) -> Vec<u32> {
         let mut packs: Vec<_> = std::fs::read_dir(repo.path().join("objects/pack"))
@@ -312,10 +320,7 @@ mod tests {
 
     #[test]
     fn a_large_batch_packs_only_the_objects_it_wrote_not_the_whole_repository() {
-        crate::init();
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init_bare(dir.path()).unwrap();
-        let author = Author { name: "kratix".into(), email: String::new() };
+        let (dir, repo, author) = bare();
         let first = put_many(0..300, 200);
         let built = build_packed(&repo, None, &StorePath::root(), std::slice::from_ref(&first), &author).unwrap();
         let one = built.commit.expect("a commit");
@@ -339,10 +344,7 @@ mod tests {
 
     #[test]
     fn a_small_batch_is_written_without_a_pack() {
-        crate::init();
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init_bare(dir.path()).unwrap();
-        let author = Author { name: "kratix".into(), email: String::new() };
+        let (_dir, repo, author) = bare();
         let set = put_many(0..10, 100);
         let built = build_packed(&repo, None, &StorePath::root(), std::slice::from_ref(&set), &author).unwrap();
         assert!(pack_counts(&repo).is_empty());
