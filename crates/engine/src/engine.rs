@@ -13,7 +13,7 @@ use waybill_stores::Coalescing;
 use crate::action::Action;
 use crate::aggregate::AggregateGates;
 use crate::error::Result;
-use crate::port::{ControlPlane, CpError, Event};
+use crate::port::{ControlPlane, Event};
 use crate::registry::StoreRegistry;
 
 /// Settings of an engine.
@@ -89,9 +89,6 @@ pub struct Engine<C: ControlPlane> {
     pub(crate) claims: crate::claims::Claims,
 }
 
-/// How often an optimistic write is retried on a fresher copy.
-const CONFLICT_RETRIES: usize = 8;
-
 impl<C: ControlPlane> Engine<C> {
     pub fn new(cp: Arc<C>, config: EngineConfig) -> Self {
         Engine {
@@ -120,29 +117,15 @@ impl<C: ControlPlane> Engine<C> {
         }
     }
 
-    /// Applies `change` to the freshest copy of an object's metadata and spec, retrying on conflicts.
-    /// `change` returns whether it changed anything; the stored object is returned (`None` if gone).
+    /// Applies `change` to the freshest copy of an object's metadata and spec through the port
+    /// ([`ControlPlane::modify`]); the stored object is returned (`None` if gone).
     pub(crate) async fn modify<K: Resource>(
         &self,
         namespace: &str,
         name: &str,
-        mut change: impl FnMut(&mut K) -> bool,
+        change: impl FnMut(&mut K) -> bool + Send,
     ) -> Result<Option<K>> {
-        for _ in 0..CONFLICT_RETRIES {
-            let Some(mut obj) = self.cp.get::<K>(namespace, name).await? else {
-                return Ok(None);
-            };
-            if !change(&mut obj) {
-                return Ok(Some(obj));
-            }
-            match self.cp.update(obj).await {
-                Ok(stored) => return Ok(Some(stored)),
-                Err(CpError::Conflict(_)) => continue,
-                Err(CpError::NotFound(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)).into())
+        Ok(self.cp.modify(namespace, name, change).await?)
     }
 
     /// Like [`Engine::modify`], for status. `change` also receives the current time for conditions.
@@ -150,23 +133,9 @@ impl<C: ControlPlane> Engine<C> {
         &self,
         namespace: &str,
         name: &str,
-        mut change: impl FnMut(&mut K, &str) -> bool,
+        mut change: impl FnMut(&mut K, &str) -> bool + Send,
     ) -> Result<(Option<K>, bool)> {
-        for _ in 0..CONFLICT_RETRIES {
-            let Some(mut obj) = self.cp.get::<K>(namespace, name).await? else {
-                return Ok((None, false));
-            };
-            if !change(&mut obj, &now_rfc3339()) {
-                return Ok((Some(obj), false));
-            }
-            match self.cp.update_status(obj).await {
-                Ok(stored) => return Ok((Some(stored), true)),
-                Err(CpError::Conflict(_)) => continue,
-                Err(CpError::NotFound(_)) => return Ok((None, false)),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)).into())
+        Ok(self.cp.modify_status(namespace, name, |obj: &mut K| change(obj, &now_rfc3339())).await?)
     }
 
     pub(crate) async fn event(&self, about: &ObjectRef, event: Event) {

@@ -5,6 +5,8 @@ pub mod action;
 mod aggregate;
 pub mod backends;
 mod claims;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod destination;
 pub mod engine;
 pub mod error;
@@ -13,6 +15,7 @@ mod placement;
 pub mod port;
 pub mod registry;
 mod statestore;
+pub mod triggers;
 mod work;
 
 pub use action::Action;

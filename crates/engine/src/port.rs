@@ -4,7 +4,12 @@
 use async_trait::async_trait;
 use waybill_core::{ObjectRef, Resource};
 
-/// A control-plane operation failed.
+/// How many times a read-modify-write is retried on optimistic conflicts before giving up.
+pub const CONFLICT_RETRIES: usize = 8;
+
+/// A control-plane operation failed. The variant is the kind a caller acts on: retry at once after a
+/// re-read ([`CpError::Conflict`]), treat as gone ([`CpError::NotFound`]), back off and retry
+/// ([`CpError::Unavailable`]), or report ([`CpError::Invalid`], [`CpError::Other`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CpError {
     #[error("failed to find {0}: not found")]
@@ -13,10 +18,22 @@ pub enum CpError {
     Conflict(ObjectRef),
     #[error("failed to create {0}: it already exists")]
     AlreadyExists(ObjectRef),
+    /// The control plane refused the object (a schema or admission rule); retrying will not help.
     #[error("failed to write {0}: {1}")]
     Invalid(ObjectRef, String),
+    /// The control plane could not be reached or answered that it is overloaded; worth retrying.
+    #[error("failed to reach the control plane: {0}")]
+    Unavailable(String),
+    /// Anything else, permanent until something changes (permissions, a broken local database).
     #[error("{0}")]
     Other(String),
+}
+
+impl CpError {
+    /// Whether the same request may succeed later without anything else changing.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CpError::Conflict(_) | CpError::Unavailable(_))
+    }
 }
 
 /// Event severity, as Kubernetes spells it.
@@ -63,6 +80,55 @@ pub trait ControlPlane: Send + Sync + 'static {
     async fn update<K: Resource>(&self, obj: K) -> Result<K, CpError>;
     /// Writes status only.
     async fn update_status<K: Resource>(&self, obj: K) -> Result<K, CpError>;
+    /// Applies `change` to the freshest metadata and spec of an object and writes what it changed,
+    /// retrying on conflicts. `change` returns whether it changed anything; the stored object is
+    /// returned, `None` when it is gone. The default reads and replaces; a control plane that holds
+    /// fields Waybill does not model (Kubernetes) sends only the difference as a patch instead.
+    async fn modify<K: Resource, F: FnMut(&mut K) -> bool + Send>(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut change: F,
+    ) -> Result<Option<K>, CpError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut obj) = self.get::<K>(namespace, name).await? else {
+                return Ok(None);
+            };
+            if !change(&mut obj) {
+                return Ok(Some(obj));
+            }
+            match self.update(obj).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(CpError::Conflict(_)) => continue,
+                Err(CpError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)))
+    }
+    /// Like [`ControlPlane::modify`], for status only. Also returns whether anything was written.
+    async fn modify_status<K: Resource, F: FnMut(&mut K) -> bool + Send>(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut change: F,
+    ) -> Result<(Option<K>, bool), CpError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut obj) = self.get::<K>(namespace, name).await? else {
+                return Ok((None, false));
+            };
+            if !change(&mut obj) {
+                return Ok((Some(obj), false));
+            }
+            match self.update_status(obj).await {
+                Ok(stored) => return Ok((Some(stored), true)),
+                Err(CpError::Conflict(_)) => continue,
+                Err(CpError::NotFound(_)) => return Ok((None, false)),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)))
+    }
     /// Requests deletion: immediate without finalizers, otherwise `deletionTimestamp` is set.
     async fn delete<K: Resource>(&self, namespace: &str, name: &str) -> Result<(), CpError>;
     /// Records an event about `about`.

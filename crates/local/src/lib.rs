@@ -14,7 +14,6 @@ pub mod persist;
 pub mod platform;
 pub mod runner;
 pub mod settle;
-pub mod triggers;
 pub mod validate;
 pub mod view;
 pub mod watch;

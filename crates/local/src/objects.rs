@@ -11,24 +11,14 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use waybill_core::meta::now_rfc3339;
 use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
+use waybill_engine::triggers::Lookup;
 use waybill_engine::{ControlPlane, CpError, Event};
 use waybill_stores::Activity;
 
 use crate::index::IndexedObjects;
 use crate::persist::{Persister, StoredEvent};
 
-/// What changed about an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Created,
-    /// Metadata or spec changed (labels, finalizers, deletion started, generation).
-    Updated {
-        spec: bool,
-        deletion_started: bool,
-    },
-    StatusChanged,
-    Removed,
-}
+pub use waybill_engine::triggers::ChangeKind;
 
 /// A notification to watchers; `object` is the new state (the last state for `Removed`).
 #[derive(Debug, Clone)]
@@ -36,6 +26,16 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The object as stored after the change (shared with the store, not copied).
     pub object: Arc<AnyObject>,
+}
+
+impl Lookup for ObjectStore {
+    fn refs_where(&self, kind: Kind, pred: &dyn Fn(&AnyObject) -> bool) -> Vec<ObjectRef> {
+        ObjectStore::refs_where(self, kind, pred)
+    }
+
+    fn is_deleting(&self, r: &ObjectRef) -> bool {
+        self.lock().objects.get(r).is_some_and(|o| o.meta().is_deleting())
+    }
 }
 
 struct Inner {

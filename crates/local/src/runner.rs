@@ -14,8 +14,8 @@ use waybill_core::{Kind, ObjectRef};
 use waybill_engine::{Action, Engine, EngineError};
 
 use crate::objects::{Change, ObjectStore};
-use crate::triggers::{store_became_ready, triggers};
 use waybill_engine::registry::{RegistryEvent, StoreKey};
+use waybill_engine::triggers::{store_became_ready, triggers};
 use waybill_stores::activity::{Activity, Busy};
 
 /// Counters of a run, for progress output.
@@ -193,7 +193,7 @@ impl Runner {
     fn handle_change(&mut self, change: &Change) {
         // Placements the scheduler just made or changed run at once, even during start-up phases.
         let from_scheduling = matches!(change.object.kind(), Kind::Work | Kind::WorkPlacement);
-        let triggered = triggers(&self.engine.cp, change);
+        let triggered = triggers(&*self.engine.cp, change.kind, &change.object);
         tracing::debug!(object = %change.object.object_ref(), kind = ?change.kind, triggered = ?triggered, "change");
         for r in triggered {
             let now = from_scheduling && r.kind == Kind::WorkPlacement;
@@ -224,7 +224,7 @@ impl Runner {
     }
 
     fn store_ready(&mut self, key: &StoreKey) {
-        for r in store_became_ready(&self.engine.cp, &ObjectRef::cluster(key.kind, &key.name)) {
+        for r in store_became_ready(&*self.engine.cp, &ObjectRef::cluster(key.kind, &key.name)) {
             self.enqueue(r, false);
         }
     }
