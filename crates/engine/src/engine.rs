@@ -51,8 +51,8 @@ impl Default for ContentLimits {
 }
 
 impl EngineConfig {
-    pub(crate) fn backend_options(&self) -> crate::backends::BackendOptions {
-        crate::backends::BackendOptions {
+    pub(crate) fn backend_options(&self) -> waybill_stores::from_spec::BackendOptions {
+        waybill_stores::from_spec::BackendOptions {
             base_dir: self.base_dir.clone(),
             cache_dir: self.cache_dir.clone(),
             fetch_interval: self.fetch_interval,

@@ -3,7 +3,6 @@
 
 pub mod action;
 mod aggregate;
-pub mod backends;
 mod claims;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -12,11 +12,11 @@ const INSECURE_OR_ADJUSTED: &str = "InsecureOrAdjustedCredentials";
 use waybill_stores::{StoreError, StoreWriter};
 
 use crate::action::{Action, DEFAULT_REQUEUE};
-use crate::backends;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::port::{ControlPlane, Event};
 use crate::registry::StoreKey;
+use waybill_stores::from_spec as backends;
 
 /// Access to the parts both store kinds share.
 pub(crate) trait StoreObject: Resource {

@@ -75,7 +75,7 @@ impl Platform {
         let (snapshot, persister) = persist::open_for_writing(&paths.db())?;
         let store = Arc::new(ObjectStore::new(snapshot.objects, Some(persister)));
         let mut config = config;
-        config.cache_dir.get_or_insert_with(|| waybill_engine::backends::cache_dir_in(&paths.state_dir));
+        config.cache_dir.get_or_insert_with(|| waybill_stores::from_spec::cache_dir_in(&paths.state_dir));
         let mut platform = Self::assemble(paths, store, config, Some(lock));
         let known = snapshot.files.into_iter().collect();
         platform.loader =

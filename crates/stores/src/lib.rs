@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod bucket;
 pub mod error;
+pub mod from_spec;
 pub mod git;
 pub mod port;
 pub mod writer;

@@ -1,22 +1,23 @@
 //! Building a state store's backend from its spec and secret, with Kratix's messages for missing or
-//! malformed credentials (§2) and Waybill's transports (difference 7).
+//! malformed credentials and Waybill's added transports.
+//! Both control planes build writers through it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::StoreError;
+use crate::bucket::{BucketBackend, BucketCredentials, BucketSettings};
+use crate::git::github_app::{GITHUB_API, GithubApp};
+use crate::git::known_hosts::KnownHosts;
+use crate::git::location::{self, Location, Transport};
+use crate::git::tls::TlsSettings;
+use crate::git::{Access, Author, GitAuth, GitBackend, GitSettings, RemoteOptions};
+use crate::port::Backend;
 use sha2::{Digest, Sha256};
 use waybill_core::api::{BucketAuthMethod, BucketStateStore, GitAuthMethod, GitStateStore, Resource, Secret};
 use waybill_core::conditions::store as s;
 use waybill_core::layout::StorePath;
-use waybill_stores::StoreError;
-use waybill_stores::bucket::{BucketBackend, BucketCredentials, BucketSettings};
-use waybill_stores::git::github_app::{GITHUB_API, GithubApp};
-use waybill_stores::git::known_hosts::KnownHosts;
-use waybill_stores::git::location::{self, Location, Transport};
-use waybill_stores::git::tls::TlsSettings;
-use waybill_stores::git::{Access, Author, GitAuth, GitBackend, GitSettings, RemoteOptions};
-use waybill_stores::port::Backend;
 
 /// Annotation that turns TLS verification off for a GitStateStore (the explicit opt-out).
 pub const INSECURE_SKIP_TLS_VERIFY: &str = "waybill.io/insecure-skip-tls-verify";
