@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The API group of the Kratix kinds.
+pub const KRATIX_GROUP: &str = "platform.kratix.io";
 pub const KRATIX_API_VERSION: &str = "platform.kratix.io/v1alpha1";
 
 /// Every kind Waybill reads or writes.

@@ -9,6 +9,7 @@ pub mod canary;
 pub mod changeset;
 pub mod conditions;
 pub mod content;
+pub mod crd;
 pub mod fuzzing;
 pub mod gopath;
 pub mod kind;

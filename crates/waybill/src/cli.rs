@@ -40,6 +40,24 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show, per state store, the files a run would write or delete. Writes nothing.
     Plan(PlanArgs),
+    /// Print the CustomResourceDefinitions of the five kinds, for `kubectl apply -f -`.
+    ///
+    /// They are Kratix's CRDs field for field (existing Kratix manifests apply unchanged) plus the
+    /// few status and spec fields Waybill adds, which Kratix's CRDs would prune.
+    Crds(CrdsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CrdsArgs {
+    /// Output format: yaml prints one document per CRD, json a Kubernetes List.
+    #[arg(long, short = 'o', value_enum, default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ManifestFormat {
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, clap::Args)]

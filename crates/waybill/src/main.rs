@@ -14,7 +14,7 @@ use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions, Signal};
 use waybill_stores::FileChange;
 
-use cli::{Cli, Command, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
+use cli::{Cli, Command, CrdsArgs, ManifestFormat, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
 use term::{errln, out, outln};
 
 /// mimalloc: many small objects allocated from many threads fragment glibc's arenas (a 10,000-Work
@@ -63,7 +63,24 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Status(args) => status(args),
         Command::Validate(args) => Ok(validate(args)),
         Command::Plan(args) => plan(args).await,
+        Command::Crds(args) => crds(args),
     }
+}
+
+fn crds(args: CrdsArgs) -> anyhow::Result<u8> {
+    let crds = waybill_core::crd::crds();
+    match args.output {
+        ManifestFormat::Json => {
+            let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": crds });
+            outln!("{}", serde_json::to_string_pretty(&list).context("failed to render JSON")?);
+        }
+        ManifestFormat::Yaml => {
+            for crd in crds {
+                out!("---\n{}", serde_saphyr::to_string(&crd).context("failed to render YAML")?);
+            }
+        }
+    }
+    Ok(0)
 }
 
 fn paths(args: &PlatformArgs) -> anyhow::Result<PlatformPaths> {
