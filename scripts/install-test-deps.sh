@@ -11,6 +11,8 @@ command -v lighttpd >/dev/null 2>&1 || need_apt+=(lighttpd)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+# kubectl, as a real client of the in-process Kubernetes API stand-in.
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: installing ${need_apt[*]} with apt-get"
@@ -35,4 +37,4 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
 
-echo "install-test-deps: ready (git $(git --version | cut -d' ' -f3), lighttpd, sshd, s3s-fs)"
+echo "install-test-deps: ready (git $(git --version | cut -d' ' -f3), lighttpd, sshd, s3s-fs, kubectl)"

@@ -45,6 +45,18 @@ impl Kind {
         }
     }
 
+    /// The resource name in API paths (`destinations`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Secret => "secrets",
+            Kind::GitStateStore => "gitstatestores",
+            Kind::BucketStateStore => "bucketstatestores",
+            Kind::Destination => "destinations",
+            Kind::Work => "works",
+            Kind::WorkPlacement => "workplacements",
+        }
+    }
+
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
         matches!(self, Kind::Secret | Kind::Work | Kind::WorkPlacement)

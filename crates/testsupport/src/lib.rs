@@ -7,6 +7,7 @@
 
 pub mod github;
 pub mod http;
+pub mod kubeapi;
 pub mod latency;
 pub mod process;
 pub mod s3;

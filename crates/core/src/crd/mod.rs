@@ -36,11 +36,9 @@ const READY_STATUS: &str = r#".status.conditions[?(@.type=="Ready")].status"#;
 const READY_MESSAGE: &str = r#".status.conditions[?(@.type=="Ready")].message"#;
 
 fn shape(kind: Kind) -> Shape {
-    let (plural, short_names, namespaced, columns): (_, &'static [&'static str], _, &'static [_]) = match kind {
+    let (short_names, columns): (&'static [&'static str], &'static [_]) = match kind {
         Kind::Destination => (
-            "destinations",
             &["dest", "dests"],
-            false,
             &[
                 ("StateStoreKind", ".spec.stateStoreRef.kind", "Kind of the state store the Destination writes to"),
                 ("StateStoreName", ".spec.stateStoreRef.name", "Name of the state store the Destination writes to"),
@@ -48,9 +46,7 @@ fn shape(kind: Kind) -> Shape {
             ],
         ),
         Kind::GitStateStore => (
-            "gitstatestores",
             &[],
-            false,
             &[
                 ("URL", ".spec.url", "URL of the Git repository"),
                 ("Branch", ".spec.branch", "Branch of the Git repository"),
@@ -58,28 +54,24 @@ fn shape(kind: Kind) -> Shape {
             ],
         ),
         Kind::BucketStateStore => (
-            "bucketstatestores",
             &[],
-            false,
             &[
                 ("Name", ".spec.bucketName", "Name of the bucket"),
                 ("Endpoint", ".spec.endpoint", "Endpoint of the bucket"),
                 ("Ready", READY_STATUS, "Whether the bucket accepts writes"),
             ],
         ),
-        Kind::Work => ("works", &[], true, &[("STATUS", READY_MESSAGE, "Status of this Work")]),
+        Kind::Work => (&[], &[("STATUS", READY_MESSAGE, "Status of this Work")]),
         Kind::WorkPlacement => (
-            "workplacements",
             &["wp", "wps"],
-            true,
             &[
                 ("DESTINATION", ".spec.targetDestinationName", "Destination this WorkPlacement is scheduled to"),
                 ("STATUS", READY_MESSAGE, "Status of this WorkPlacement"),
             ],
         ),
-        Kind::Secret => ("secrets", &[], true, &[]),
+        Kind::Secret => (&[], &[]),
     };
-    Shape { kind, plural, short_names, namespaced, columns }
+    Shape { kind, plural: kind.plural(), short_names, namespaced: kind.namespaced(), columns }
 }
 
 /// The kinds Waybill defines, in the order `waybill crds` prints them.

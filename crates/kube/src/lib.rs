@@ -1,0 +1,11 @@
+//! Waybill on Kubernetes: the engine's control-plane port over the Kubernetes API
+//! ([`KubeControlPlane`]), so the same reconcilers that run over a directory of manifests run over a
+//! cluster's objects (`docs/kubernetes.md`).
+
+pub mod control_plane;
+pub mod error;
+pub mod patch;
+pub mod resources;
+
+pub use control_plane::KubeControlPlane;
+pub use error::KubeError;
