@@ -3,6 +3,8 @@
 //! resourceVersion it read as a precondition, so a conflict is detected by the server and fields
 //! Waybill does not model are never dropped.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -11,6 +13,7 @@ use waybill_core::{Kind, ObjectRef, Resource};
 use waybill_engine::port::CONFLICT_RETRIES;
 use waybill_engine::{ControlPlane, CpError, Event, EventType};
 
+use crate::cache::Cache;
 use crate::error::cp_error;
 use crate::patch::merge_patch;
 use crate::resources::{api_resource, dynamic, json_of, json_of_typed, typed};
@@ -18,12 +21,15 @@ use crate::resources::{api_resource, dynamic, json_of, json_of_typed, typed};
 /// The controller name events are reported under.
 pub const REPORTING_CONTROLLER: &str = "waybill.io/controller";
 
-/// The port over a Kubernetes client.
+/// The port over a Kubernetes client. Gets and writes go to the API server; lists are served from
+/// the controllers' watch cache once it holds the kind (as controller-runtime's cached client does),
+/// since the reconcilers list for every object they reconcile.
 #[derive(Clone)]
 pub struct KubeControlPlane {
     client: Client,
     /// This replica's name in events (`reportingInstance`).
     instance: String,
+    cache: Arc<Cache>,
 }
 
 /// Which part of an object a write touches.
@@ -59,7 +65,12 @@ fn events_resource() -> ApiResource {
 
 impl KubeControlPlane {
     pub fn new(client: Client, instance: impl Into<String>) -> Self {
-        KubeControlPlane { client, instance: instance.into() }
+        KubeControlPlane { client, instance: instance.into(), cache: Arc::default() }
+    }
+
+    /// The watch cache the controllers keep and lists are served from.
+    pub(crate) fn cache(&self) -> Arc<Cache> {
+        self.cache.clone()
     }
 
     fn api(&self, kind: Kind, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -159,6 +170,9 @@ impl ControlPlane for KubeControlPlane {
     }
 
     async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError> {
+        if let Some(cached) = self.cache.list(K::KIND, namespace, labels) {
+            return Ok(cached.iter().filter_map(|o| K::from_any_ref(o).cloned()).collect());
+        }
         let about = ObjectRef::new(K::KIND, namespace.unwrap_or(""), "");
         let params = ListParams::default().labels(&selector(labels));
         let list = self.api(K::KIND, namespace).list(&params).await.map_err(|e| cp_error(&about, e))?;

@@ -24,6 +24,10 @@ pub struct Coalescing {
     pub max_wait: Duration,
     /// Never put more change sets than this in one batch.
     pub max_batch: usize,
+    /// Once nothing is busy, how long to wait for one more change set before applying. Zero where
+    /// every change is counted from the start (the embedded control plane); a Kubernetes watch hands
+    /// over a burst one object at a time, with idle moments inside it.
+    pub linger: Duration,
 }
 
 impl Default for Coalescing {
@@ -33,8 +37,17 @@ impl Default for Coalescing {
             quiet: Duration::from_millis(250),
             max_wait: Duration::from_secs(10),
             max_batch: 100_000,
+            linger: Duration::ZERO,
         }
     }
+}
+
+/// The next queued command, waiting at most `linger` for one to come.
+async fn lingered<T>(rx: &mut mpsc::UnboundedReceiver<T>, linger: Duration) -> Option<T> {
+    if linger.is_zero() {
+        return rx.try_recv().ok();
+    }
+    tokio::time::timeout(linger, rx.recv()).await.ok().flatten()
 }
 
 /// Counters of one writer, for progress output and benchmarks.
@@ -188,13 +201,13 @@ async fn run(
                             // Let tasks woken by this batch's replies or by other stores run first.
                             tokio::task::yield_now().await;
                             if c.activity.is_idle() {
-                                rx.try_recv().ok()
+                                lingered(&mut rx, c.linger).await
                             } else {
                                 tokio::select! {
                                     cmd = rx.recv() => cmd,
                                     _ = c.activity.wait_idle() => {
                                         tracing::debug!("applying: nothing that could add to the batch is busy");
-                                        rx.try_recv().ok()
+                                        lingered(&mut rx, c.linger).await
                                     }
                                     _ = tokio::time::sleep(c.quiet) => {
                                         tracing::debug!(activity = ?c.activity, "applying: no change set came for a while");

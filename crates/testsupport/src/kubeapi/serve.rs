@@ -327,7 +327,7 @@ fn watch_stream(shared: Arc<Shared>, t: &Target, q: &BTreeMap<String, String>) -
             for c in changes {
                 last = c.resource_version;
                 let in_ns = ns.as_deref().is_none_or(|ns| c.object["metadata"]["namespace"].as_str() == Some(ns));
-                if std::ptr::eq(c.resource, r)
+                if c.resource == r
                     && in_ns
                     && selected(&c.object, labels.as_ref(), fields.as_ref())
                     && !send(json!({"type": c.type_, "object": c.object})).await
