@@ -27,3 +27,19 @@ pub fn cp_error(about: &ObjectRef, e: kube::Error) -> CpError {
         other => CpError::Unavailable(format!("{about}: {other}")),
     }
 }
+
+/// A client from `kubeconfig`, or else as kubectl finds one: `$KUBECONFIG`, `~/.kube/config`, then
+/// the in-cluster service account.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, KubeError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| KubeError::Config(format!("{}: {e}", path.display())))?
+        }
+        None => kube::Config::infer().await.map_err(|e| KubeError::Config(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))
+}

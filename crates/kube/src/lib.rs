@@ -11,4 +11,4 @@ pub mod resources;
 
 pub use control_plane::KubeControlPlane;
 pub use controller::{ControllerOptions, coalescing, run};
-pub use error::KubeError;
+pub use error::{KubeError, client};

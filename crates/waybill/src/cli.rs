@@ -45,6 +45,41 @@ pub enum Command {
     /// They are Kratix's CRDs field for field (existing Kratix manifests apply unchanged) plus the
     /// few status and spec fields Waybill adds, which Kratix's CRDs would prune.
     Crds(CrdsArgs),
+    /// Run as a Kubernetes controller for the five kinds (kubeconfig or in-cluster configuration).
+    ///
+    /// Watches Destinations, GitStateStores, BucketStateStores, Works, WorkPlacements and Secrets
+    /// cluster-wide and runs the same reconcilers as `waybill run`; the CRDs must be installed
+    /// (`waybill crds | kubectl apply -f -`). Stops cleanly on SIGINT or SIGTERM, letting the
+    /// reconciles in flight finish their writes.
+    Controller(ControllerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// Kubeconfig to use [default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Reconciles of one kind (state stores, Destinations, Works) running at the same time.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+    /// WorkPlacement reconciles running at the same time (those waiting for a commit count).
+    #[arg(long, default_value_t = 1024)]
+    pub placement_concurrency: u16,
+    /// How often every placement is rewritten to correct drift (Kratix's
+    /// stateStoreReconciliationInterval), e.g. 10h, 30m, 0 to disable.
+    #[arg(long, default_value = "10h", value_parser = parse_duration, env = "WAYBILL_RESYNC_INTERVAL")]
+    pub resync_interval: Duration,
+    /// Fetch a remote Git store at most this often before writing (Kratix's git.minimumFetchInterval).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "WAYBILL_FETCH_INTERVAL")]
+    pub fetch_interval: Duration,
+    /// Directory for the Git stores' cache repositories [default: a temporary directory].
+    #[arg(long, env = "WAYBILL_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// This replica's name in events [default: $POD_NAME, else the host name].
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, clap::Args)]

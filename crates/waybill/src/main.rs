@@ -14,7 +14,10 @@ use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions, Signal};
 use waybill_stores::FileChange;
 
-use cli::{Cli, Command, CrdsArgs, ManifestFormat, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs, ValidateArgs};
+use cli::{
+    Cli, Command, ControllerArgs, CrdsArgs, ManifestFormat, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs,
+    ValidateArgs,
+};
 use term::{errln, out, outln};
 
 /// mimalloc: many small objects allocated from many threads fragment glibc's arenas (a 10,000-Work
@@ -64,6 +67,52 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Validate(args) => Ok(validate(args)),
         Command::Plan(args) => plan(args).await,
         Command::Crds(args) => crds(args),
+        Command::Controller(args) => controller(args).await,
+    }
+}
+
+async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
+    let client = waybill_kube::client(args.kubeconfig.as_deref()).await?;
+    let instance = args.instance.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "waybill".into())
+    });
+    let config = EngineConfig {
+        resync_interval: (!args.resync_interval.is_zero()).then_some(args.resync_interval),
+        fetch_interval: args.fetch_interval,
+        limits: args.limits.limits(),
+        cache_dir: args.cache_dir.clone(),
+        coalescing: waybill_kube::coalescing(),
+        ..EngineConfig::default()
+    };
+    let cp = std::sync::Arc::new(waybill_kube::KubeControlPlane::new(client.clone(), instance));
+    let engine = std::sync::Arc::new(waybill_engine::Engine::new(cp, config));
+    let options = waybill_kube::ControllerOptions {
+        concurrency: args.concurrency,
+        placement_concurrency: args.placement_concurrency,
+        ..Default::default()
+    };
+    errln!("waybill: controlling platform.kratix.io/v1alpha1 objects (SIGTERM or Ctrl-C to stop)");
+    waybill_kube::run(client, engine, options, async {
+        shutdown_signal().await;
+        errln!("\nwaybill: stopping (finishing reconciles in flight)");
+    })
+    .await;
+    Ok(0)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
 }
 
@@ -147,18 +196,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 fn spawn_signal_handler(tx: mpsc::UnboundedSender<Signal>) {
     tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
+        shutdown_signal().await;
         errln!("\nwaybill: stopping (finishing reconciles in flight)");
         let _ = tx.send(Signal::Shutdown);
     });

@@ -1,0 +1,135 @@
+//! `waybill controller` as a process against the API server stand-in: it makes a Destination Ready,
+//! and a SIGTERM in the middle of a burst stops it cleanly (exit 0, the repository intact), after
+//! which a new controller finishes the burst.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use waybill_testsupport::git;
+use waybill_testsupport::kubeapi::KubeApi;
+
+fn controller(kubeconfig: &Path, cache: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["controller", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start waybill controller")
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success(), "kill -TERM");
+}
+
+async fn exit_within(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            return (status.code(), err);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the controller did not stop within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ready(obj: Option<Value>) -> bool {
+    obj.and_then(|o| o["status"]["conditions"].as_array().cloned())
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+fn files(repo: &Path) -> Vec<String> {
+    let out = Command::new("git").args(["ls-tree", "-r", "--name-only", "main"]).current_dir(repo).output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default()
+}
+
+fn work(i: usize) -> Value {
+    json!({
+        "apiVersion": "platform.kratix.io/v1alpha1", "kind": "Work",
+        "metadata": {"name": format!("w{i}"), "namespace": "default"},
+        "spec": {"promiseName": "p", "resourceName": format!("w{i}"), "workloadGroups": [{
+            "directory": ".", "id": "5058f1af8388633f609cadb75a75dc9d",
+            "workloads": [{"filepath": format!("w{i}.yaml"), "content": format!("kind: ConfigMap\nmetadata: {{name: w{i}}}\n")}],
+            "destinationSelectors": [{"matchLabels": {"env": "dev"}}],
+        }]},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_finishes_it() {
+    let api = KubeApi::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let repo = dir.path().join("state.git");
+    waybill_testsupport::bare_repo(&repo, "main");
+    api.create(json!({
+        "apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore", "metadata": {"name": "default"},
+        "spec": {"url": repo.display().to_string()},
+    }));
+    api.create(json!({
+        "apiVersion": "platform.kratix.io/v1alpha1", "kind": "Destination",
+        "metadata": {"name": "worker-1", "labels": {"env": "dev"}},
+        "spec": {"path": "worker-1", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+    }));
+    let first = controller(&kubeconfig, &dir.path().join("cache"));
+    eventually("the Destination is Ready", Duration::from_secs(60), || ready(api.get("Destination", "", "worker-1")))
+        .await;
+
+    for i in 0..300 {
+        api.create(work(i));
+    }
+    eventually("the first placement exists", Duration::from_secs(60), || !api.list("WorkPlacement").is_empty()).await;
+    sigterm(&first);
+    let (code, stderr) = exit_within(first, Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "a SIGTERM is a clean stop: {stderr}");
+    assert!(stderr.contains("stopping"), "the controller says it is stopping: {stderr}");
+    git(&repo, &["fsck", "--full", "--strict"]);
+
+    let second = controller(&kubeconfig, &dir.path().join("cache"));
+    let written = || files(&repo).iter().filter(|f| f.starts_with("worker-1/resources/default/")).count();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while written() < 300 {
+        if tokio::time::Instant::now() > deadline {
+            let placements = api.list("WorkPlacement");
+            let unwritten: Vec<&Value> = placements
+                .iter()
+                .filter(|p| {
+                    !p["status"]["conditions"]
+                        .as_array()
+                        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                })
+                .take(3)
+                .collect();
+            let _ = Command::new("kill").args(["-KILL", &second.id().to_string()]).status();
+            panic!("{} of 300 Works written, {} placements; not Ready: {unwritten:#?}", written(), placements.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sigterm(&second);
+    let (code, stderr) = exit_within(second, Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    git(&repo, &["fsck", "--full", "--strict"]);
+}
