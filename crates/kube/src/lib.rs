@@ -6,6 +6,7 @@ mod cache;
 pub mod control_plane;
 pub mod controller;
 pub mod error;
+pub mod leader;
 pub mod patch;
 pub mod resources;
 

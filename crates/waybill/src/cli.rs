@@ -75,9 +75,25 @@ pub struct ControllerArgs {
     /// Directory for the Git stores' cache repositories [default: a temporary directory].
     #[arg(long, env = "WAYBILL_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// This replica's name in events [default: $POD_NAME, else the host name].
+    /// This replica's name in events and in the leader Lease [default: $POD_NAME, else the host name].
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Run only while holding the leader Lease (coordination.k8s.io/v1), so several replicas can run
+    /// and only one writes; a replica that loses the lease stops writing and exits 1.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kratix-platform-system")]
+    pub leader_elect_namespace: String,
+    /// How long the Lease holds without renewal before a follower may take it over.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+    /// How long the leader keeps writing without a successful renewal (less than the lease duration).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+    /// How often the leader renews and a follower retries.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

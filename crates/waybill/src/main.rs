@@ -84,6 +84,29 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
         coalescing: waybill_kube::coalescing(),
         ..EngineConfig::default()
     };
+    let leadership = if args.leader_elect {
+        errln!("waybill: waiting for the leader lease in {}", args.leader_elect_namespace);
+        if args.leader_elect_renew_deadline >= args.leader_elect_lease_duration {
+            anyhow::bail!(
+                "invalid --leader-elect-renew-deadline: it must be shorter than --leader-elect-lease-duration, \
+                 or two leaders could write at once"
+            );
+        }
+        let options = waybill_kube::leader::LeaseOptions {
+            duration: args.leader_elect_lease_duration,
+            renew_deadline: args.leader_elect_renew_deadline,
+            retry: args.leader_elect_retry_period,
+            ..waybill_kube::leader::LeaseOptions::new(&args.leader_elect_namespace, &instance)
+        };
+        let lease = tokio::select! {
+            lease = waybill_kube::leader::acquire(client.clone(), options) => lease,
+            _ = shutdown_signal() => return Ok(0),
+        };
+        errln!("waybill: leading");
+        Some(lease)
+    } else {
+        None
+    };
     let cp = std::sync::Arc::new(waybill_kube::KubeControlPlane::new(client.clone(), instance));
     let engine = std::sync::Arc::new(waybill_engine::Engine::new(cp, config));
     let options = waybill_kube::ControllerOptions {
@@ -92,11 +115,37 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     errln!("waybill: controlling platform.kratix.io/v1alpha1 objects (SIGTERM or Ctrl-C to stop)");
-    waybill_kube::run(client, engine, options, async {
-        shutdown_signal().await;
-        errln!("\nwaybill: stopping (finishing reconciles in flight)");
-    })
-    .await;
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (lost_flag, mut watch_lease) = (lost.clone(), leadership);
+    let stop = async move {
+        let lease_lost = async {
+            match watch_lease.as_mut() {
+                Some(l) => l.lost().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown_signal() => errln!("\nwaybill: stopping (finishing reconciles in flight)"),
+            _ = lease_lost => {
+                lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                errln!("waybill: lost the leader lease: stopping");
+            }
+        }
+        watch_lease
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let stopped = async move {
+        let lease = stop.await;
+        let _ = tx.send(lease);
+    };
+    let run = waybill_kube::run(client, engine, options, stopped);
+    run.await;
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(1);
+    }
+    if let Ok(Some(lease)) = rx.await {
+        lease.release().await;
+    }
     Ok(0)
 }
 

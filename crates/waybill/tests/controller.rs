@@ -23,6 +23,21 @@ fn controller(kubeconfig: &Path, cache: &Path) -> Child {
         .expect("start waybill controller")
 }
 
+fn elected(kubeconfig: &Path, cache: &Path, instance: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["controller", "--leader-elect", "--leader-elect-namespace", "default", "--instance", instance])
+        .args(["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s"])
+        .args(["--leader-elect-retry-period", "300ms", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start waybill controller")
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success(), "kill -TERM");
@@ -77,14 +92,8 @@ fn work(i: usize) -> Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_finishes_it() {
-    let api = KubeApi::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let repo = dir.path().join("state.git");
-    waybill_testsupport::bare_repo(&repo, "main");
+fn platform(api: &KubeApi, repo: &Path) {
+    waybill_testsupport::bare_repo(repo, "main");
     api.create(json!({
         "apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore", "metadata": {"name": "default"},
         "spec": {"url": repo.display().to_string()},
@@ -94,6 +103,57 @@ async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_fin
         "metadata": {"name": "worker-1", "labels": {"env": "dev"}},
         "spec": {"path": "worker-1", "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
     }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_elected_controllers_only_the_leader_writes_and_the_follower_takes_over_when_it_dies() {
+    let api = KubeApi::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let repo = dir.path().join("state.git");
+    platform(&api, &repo);
+    let mut a = Some(elected(&kubeconfig, &dir.path().join("cache-a"), "a"));
+    let mut b = Some(elected(&kubeconfig, &dir.path().join("cache-b"), "b"));
+    eventually("the Destination is Ready", Duration::from_secs(60), || ready(api.get("Destination", "", "worker-1")))
+        .await;
+    let holder =
+        || api.get("Lease", "default", "waybill-controller-leader").map(|l| l["spec"]["holderIdentity"].clone());
+    let leader = holder().and_then(|h| h.as_str().map(str::to_string)).expect("someone leads");
+    let (dead, follower) = if leader == "a" { (a.take(), b.take()) } else { (b.take(), a.take()) };
+    let (mut dead, follower) = (dead.expect("the leader"), follower.expect("the follower"));
+    dead.kill().expect("SIGKILL the leader");
+    let _ = dead.wait();
+    let killed = tokio::time::Instant::now();
+
+    api.create(work(0));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    if killed.elapsed() < Duration::from_millis(2900) {
+        assert!(
+            api.list("WorkPlacement").is_empty(),
+            "the follower writes nothing while the dead leader's lease holds"
+        );
+    }
+    eventually("the follower places the Work", Duration::from_secs(15), || {
+        files(&repo).iter().any(|f| f.starts_with("worker-1/resources/default/"))
+    })
+    .await;
+    assert_ne!(holder(), Some(json!(leader)), "the follower holds the lease");
+    sigterm(&follower);
+    let (code, stderr) = exit_within(follower, Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let released = holder();
+    assert!(released.is_none() || released == Some(Value::Null), "a clean stop releases the lease: {released:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_finishes_it() {
+    let api = KubeApi::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let repo = dir.path().join("state.git");
+    platform(&api, &repo);
     let first = controller(&kubeconfig, &dir.path().join("cache"));
     eventually("the Destination is Ready", Duration::from_secs(60), || ready(api.get("Destination", "", "worker-1")))
         .await;
