@@ -87,6 +87,7 @@ pub struct Engine<C: ControlPlane> {
     pub(crate) unreachable: Mutex<HashMap<crate::registry::StoreKey, u32>>,
     /// Which placement owns which paths of each Destination.
     pub(crate) claims: crate::claims::Claims,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl<C: ControlPlane> Engine<C> {
@@ -99,6 +100,7 @@ impl<C: ControlPlane> Engine<C> {
             versions: Mutex::new(HashMap::new()),
             unreachable: Mutex::new(HashMap::new()),
             claims: crate::claims::Claims::default(),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 
@@ -107,6 +109,15 @@ impl<C: ControlPlane> Engine<C> {
     /// Each kind's reconcile is boxed: a task's future is then as large as its own kind's, not the
     /// largest kind's, and a burst parks thousands of placement reconciles on a writer.
     pub async fn reconcile(&self, obj: &ObjectRef) -> Result<Action> {
+        let started = std::time::Instant::now();
+        let result = self.dispatch(obj).await;
+        if obj.kind != Kind::Secret {
+            self.metrics.reconciled(obj.kind, started.elapsed(), result.is_err());
+        }
+        result
+    }
+
+    async fn dispatch(&self, obj: &ObjectRef) -> Result<Action> {
         match obj.kind {
             Kind::GitStateStore => Box::pin(self.reconcile_git_store(&obj.name)).await,
             Kind::BucketStateStore => Box::pin(self.reconcile_bucket_store(&obj.name)).await,

@@ -9,6 +9,7 @@ pub mod conformance;
 mod destination;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 mod ownership;
 mod placement;
 pub mod port;

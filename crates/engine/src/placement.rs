@@ -25,6 +25,10 @@ struct WriteContext {
     generation: i64,
     destination: String,
     store: Option<waybill_core::api::StateStoreRef>,
+    /// Kratix's labels of the write metric.
+    promise: String,
+    resource: String,
+    pipeline: String,
 }
 
 /// How far [`Engine::prepare_placement_write`] got.
@@ -178,6 +182,9 @@ impl<C: ControlPlane> Engine<C> {
             generation: placement.metadata.generation,
             destination: dest.metadata.name.clone(),
             store: dest.spec.state_store_ref.clone(),
+            promise: placement.spec.promise_name.clone(),
+            resource: placement.spec.resource_name.clone(),
+            pipeline: placement.metadata.labels.get(PIPELINE_NAME_LABEL).cloned().unwrap_or_default(),
         };
         let written = match self.placement_changes(&placement, &dest, &dir) {
             Err(e) => Err(e),
@@ -284,6 +291,8 @@ impl<C: ControlPlane> Engine<C> {
         let key = about.placement.clone();
         let (ns, name) = (about.placement.namespace.as_str(), about.placement.name.as_str());
         let generation = about.generation;
+        let (promise, resource, pipeline) = (&about.promise, &about.resource, &about.pipeline);
+        self.metrics.write(result.is_ok(), promise, resource, &about.destination, pipeline);
         match result {
             Ok(version) => {
                 let version = {

@@ -110,6 +110,15 @@ impl<C: ControlPlane> Engine<C> {
         let destinations = self.cp.list_all::<Destination>().await?;
         let existing = self.cp.list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)]).await?;
         let plan = scheduling::plan(work, &destinations, &existing);
+        let (promise, resource) = (work.spec.promise_name.as_str(), work.spec.resource_name.as_str());
+        for planned in &plan.placements {
+            let result = if planned.misplaced { "misplaced" } else { "scheduled" };
+            let target = planned.placement.spec.target_destination_name.as_str();
+            self.metrics.outcome(result, promise, resource, namespace, target);
+        }
+        for _ in plan.ids_with(scheduling::GroupOutcome::Unscheduled) {
+            self.metrics.outcome("unscheduled", promise, resource, namespace, "");
+        }
         let mut placements: Vec<WorkPlacement> = Vec::with_capacity(plan.placements.len());
         for planned in &plan.placements {
             if let Some(stored) = self.apply_planned(work, planned).await? {

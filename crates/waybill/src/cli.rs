@@ -59,6 +59,9 @@ pub struct ControllerArgs {
     /// Kubeconfig to use [default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account].
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Where /metrics, /healthz and /readyz are served; empty to serve none.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "WAYBILL_METRICS_ADDR")]
+    pub metrics_addr: String,
     /// Reconciles of one kind (state stores, Destinations, Works) running at the same time.
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
@@ -150,6 +153,9 @@ pub struct RunArgs {
     /// Never show the progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:8080) [default: none].
+    #[arg(long, env = "WAYBILL_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     /// How long a manifest must stay unchanged before the objects it no longer holds are deleted (a file
     /// rewritten in two steps must not delete live workloads in between); a file renamed into place
     /// applies at once. 0 deletes at once.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod progress;
+mod serve;
 mod term;
 
 use std::process::ExitCode;
@@ -72,10 +73,19 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
 }
 
 async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     let client = waybill_kube::client(args.kubeconfig.as_deref()).await?;
     let instance = args.instance.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "waybill".into())
     });
+    if args.leader_elect && args.leader_elect_renew_deadline >= args.leader_elect_lease_duration {
+        anyhow::bail!(
+            "invalid --leader-elect-renew-deadline: it must be shorter than --leader-elect-lease-duration, \
+             or two leaders could write at once"
+        );
+    }
     let config = EngineConfig {
         resync_interval: (!args.resync_interval.is_zero()).then_some(args.resync_interval),
         fetch_interval: args.fetch_interval,
@@ -84,14 +94,19 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
         coalescing: waybill_kube::coalescing(),
         ..EngineConfig::default()
     };
+    let cp = Arc::new(waybill_kube::KubeControlPlane::new(client.clone(), instance.clone()));
+    let engine = Arc::new(waybill_engine::Engine::new(cp, config));
+    // Probes answer from the start: a follower waiting for the lease is alive and ready to take over.
+    engine.metrics.set_leader(!args.leader_elect);
+    if let Some(addr) = metrics_address(&args.metrics_addr)? {
+        let metrics_engine = engine.clone();
+        let metrics = Arc::new(move || metrics_engine.metrics.encode(&metrics_engine.stores));
+        let ready = Arc::new(AtomicBool::new(true));
+        let bound = serve::spawn(addr, serve::Endpoints { metrics, ready }).await?;
+        errln!("waybill: serving /metrics, /healthz and /readyz on {bound}");
+    }
     let leadership = if args.leader_elect {
         errln!("waybill: waiting for the leader lease in {}", args.leader_elect_namespace);
-        if args.leader_elect_renew_deadline >= args.leader_elect_lease_duration {
-            anyhow::bail!(
-                "invalid --leader-elect-renew-deadline: it must be shorter than --leader-elect-lease-duration, \
-                 or two leaders could write at once"
-            );
-        }
         let options = waybill_kube::leader::LeaseOptions {
             duration: args.leader_elect_lease_duration,
             renew_deadline: args.leader_elect_renew_deadline,
@@ -103,23 +118,23 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
             _ = shutdown_signal() => return Ok(0),
         };
         errln!("waybill: leading");
+        engine.metrics.set_leader(true);
         Some(lease)
     } else {
         None
     };
-    let cp = std::sync::Arc::new(waybill_kube::KubeControlPlane::new(client.clone(), instance));
-    let engine = std::sync::Arc::new(waybill_engine::Engine::new(cp, config));
     let options = waybill_kube::ControllerOptions {
         concurrency: args.concurrency,
         placement_concurrency: args.placement_concurrency,
         ..Default::default()
     };
     errln!("waybill: controlling platform.kratix.io/v1alpha1 objects (SIGTERM or Ctrl-C to stop)");
-    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (lost_flag, mut watch_lease) = (lost.clone(), leadership);
+    let lost = Arc::new(AtomicBool::new(false));
+    let (lost_flag, mut lease) = (lost.clone(), leadership);
+    let (tx, rx) = tokio::sync::oneshot::channel();
     let stop = async move {
         let lease_lost = async {
-            match watch_lease.as_mut() {
+            match lease.as_mut() {
                 Some(l) => l.lost().await,
                 None => std::future::pending().await,
             }
@@ -127,26 +142,32 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
         tokio::select! {
             _ = shutdown_signal() => errln!("\nwaybill: stopping (finishing reconciles in flight)"),
             _ = lease_lost => {
-                lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                lost_flag.store(true, Ordering::SeqCst);
                 errln!("waybill: lost the leader lease: stopping");
             }
         }
-        watch_lease
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let stopped = async move {
-        let lease = stop.await;
         let _ = tx.send(lease);
     };
-    let run = waybill_kube::run(client, engine, options, stopped);
-    run.await;
-    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+    waybill_kube::run(client, engine.clone(), options, stop).await;
+    engine.metrics.set_leader(false);
+    if lost.load(Ordering::SeqCst) {
         return Ok(1);
     }
     if let Ok(Some(lease)) = rx.await {
         lease.release().await;
     }
     Ok(0)
+}
+
+/// The address of `--metrics-addr`, `None` when empty.
+fn metrics_address(text: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let addr = text
+        .parse()
+        .with_context(|| format!("invalid --metrics-addr {text:?}: expected host:port, e.g. 0.0.0.0:8080"))?;
+    Ok(Some(addr))
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -206,6 +227,13 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
              Destinations, GitStateStores, BucketStateStores, Works or Secrets)",
             paths.platform.display()
         );
+    }
+    if let Some(addr) = metrics_address(args.metrics_addr.as_deref().unwrap_or(""))? {
+        let engine = platform.engine.clone();
+        let metrics = std::sync::Arc::new(move || engine.metrics.encode(&engine.stores));
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let bound = serve::spawn(addr, serve::Endpoints { metrics, ready }).await?;
+        errln!("waybill: serving /metrics, /healthz and /readyz on {bound}");
     }
     let mut runner = platform.runner();
     let (tx, rx) = mpsc::unbounded_channel();

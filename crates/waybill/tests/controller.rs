@@ -11,8 +11,12 @@ use waybill_testsupport::git;
 use waybill_testsupport::kubeapi::KubeApi;
 
 fn controller(kubeconfig: &Path, cache: &Path) -> Child {
+    controller_on(kubeconfig, cache, "")
+}
+
+fn controller_on(kubeconfig: &Path, cache: &Path, metrics_addr: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_waybill"))
-        .args(["controller", "--kubeconfig"])
+        .args(["controller", "--metrics-addr", metrics_addr, "--kubeconfig"])
         .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(cache)
@@ -27,7 +31,7 @@ fn elected(kubeconfig: &Path, cache: &Path, instance: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_waybill"))
         .args(["controller", "--leader-elect", "--leader-elect-namespace", "default", "--instance", instance])
         .args(["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s"])
-        .args(["--leader-elect-retry-period", "300ms", "--kubeconfig"])
+        .args(["--leader-elect-retry-period", "300ms", "--metrics-addr", "", "--kubeconfig"])
         .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(cache)
@@ -36,6 +40,18 @@ fn elected(kubeconfig: &Path, cache: &Path, instance: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start waybill controller")
+}
+
+/// A plain HTTP GET: status code and body.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
 }
 
 fn sigterm(child: &Child) {
@@ -168,7 +184,8 @@ async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_fin
     assert!(stderr.contains("stopping"), "the controller says it is stopping: {stderr}");
     git(&repo, &["fsck", "--full", "--strict"]);
 
-    let second = controller(&kubeconfig, &dir.path().join("cache"));
+    let metrics_addr = format!("127.0.0.1:{}", waybill_testsupport::free_port());
+    let second = controller_on(&kubeconfig, &dir.path().join("cache"), &metrics_addr);
     let written = || files(&repo).iter().filter(|f| f.starts_with("worker-1/resources/default/")).count();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while written() < 300 {
@@ -187,6 +204,22 @@ async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_fin
             panic!("{} of 300 Works written, {} placements; not Ready: {unwritten:#?}", written(), placements.len());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually("the metrics answer", Duration::from_secs(10), || http_get(&metrics_addr, "/healthz").is_some()).await;
+    assert_eq!(http_get(&metrics_addr, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(&metrics_addr, "/readyz").map(|r| r.0), Some(200));
+    let (code, metrics) = http_get(&metrics_addr, "/metrics").expect("a scrape");
+    assert_eq!(code, 200);
+    for expected in [
+        r#"kratix_workplacement_writes_total{result="success",promise="p",resource="w299",destination="worker-1"} 1"#,
+        r#"kratix_workplacement_outcomes_total{result="scheduled",promise="p",resource="w299",namespace="default",destination="worker-1"}"#,
+        r#"waybill_reconciles_total{kind="WorkPlacement"}"#,
+        r#"waybill_reconcile_duration_seconds_count{kind="Work"}"#,
+        r#"waybill_store_commits_total{kind="GitStateStore",name="default"}"#,
+        "waybill_leader 1",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(expected), "the scrape has {expected}:\n{metrics}");
     }
     sigterm(&second);
     let (code, stderr) = exit_within(second, Duration::from_secs(30)).await;
