@@ -183,3 +183,150 @@ async fn a_burst_of_a_thousand_works_lands_in_at_most_five_commits() {
     assert!(commits <= 5, "1000 Works took {commits} commits");
     run.stop().await;
 }
+
+fn destination(name: &str, labels: Value, cleanup: &str) -> Value {
+    json!({
+        "apiVersion": "platform.kratix.io/v1alpha1", "kind": "Destination",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"path": name, "cleanup": cleanup, "stateStoreRef": {"kind": "GitStateStore", "name": "default"}},
+    })
+}
+
+fn store(run: &Running, url: &str, secret: Option<&str>) -> Value {
+    let mut s = json!({
+        "apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore", "metadata": {"name": "default"},
+        "spec": {"url": url, "branch": "main"},
+    });
+    if let Some(name) = secret {
+        s["spec"]["secretRef"] = json!({"name": name, "namespace": "default"});
+    }
+    let _ = run;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_goes_not_ready_when_its_store_breaks_and_ready_again_when_it_is_fixed() {
+    let run = start().await;
+    run.api.create(store(&run, "/dev/null/not-a-repository", None));
+    run.api.create(destination("worker-1", json!({"environment": "dev"}), "none"));
+    eventually("the Destination is not Ready", Duration::from_secs(30), || {
+        ready(&run.api.get("Destination", "", "worker-1")).is_some_and(|(s, _)| s == "False")
+    })
+    .await;
+    let url = run.repo().display().to_string();
+    run.api.modify("GitStateStore", "", "default", |s| s["spec"]["url"] = json!(url));
+    eventually("the Destination is Ready", Duration::from_secs(30), || {
+        ready(&run.api.get("Destination", "", "worker-1")) == Some(("True".into(), "TestDocumentsWritten".into()))
+    })
+    .await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_all_removes_a_deleted_destinations_placements_and_files_behind_its_finalizer() {
+    let run = start().await;
+    run.api.create(store(&run, &run.repo().display().to_string(), None));
+    run.api.create(destination("worker-1", json!({"environment": "dev"}), "all"));
+    run.api.create(work("cache", "cm.yaml"));
+    eventually("the file is written", Duration::from_secs(30), || run.files().iter().any(|f| f.ends_with("/cm.yaml")))
+        .await;
+    let dest = run.api.get("Destination", "", "worker-1").expect("destination");
+    assert_eq!(
+        dest["metadata"]["finalizers"],
+        json!(["kratix.io/destination-cleanup"]),
+        "cleanup: all holds a finalizer"
+    );
+    run.api.delete("Destination", "", "worker-1");
+    eventually("the Destination is gone", Duration::from_secs(30), || {
+        run.api.get("Destination", "", "worker-1").is_none()
+    })
+    .await;
+    assert!(run.api.list("WorkPlacement").is_empty(), "its placements are deleted");
+    assert!(!run.files().iter().any(|f| f.starts_with("worker-1/")), "its files are removed: {:?}", run.files());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_none_leaves_the_files_and_holds_no_finalizer() {
+    let run = start().await;
+    run.platform();
+    run.api.create(work("cache", "cm.yaml"));
+    eventually("the file is written", Duration::from_secs(30), || run.files().iter().any(|f| f.ends_with("/cm.yaml")))
+        .await;
+    let dest = run.api.get("Destination", "", "worker-1").expect("destination");
+    assert!(dest["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty()), "no finalizer: {dest}");
+    run.api.delete("Destination", "", "worker-1");
+    assert!(run.api.get("Destination", "", "worker-1").is_none(), "deleted at once");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(run.files().iter().any(|f| f.ends_with("/cm.yaml")), "the files stay");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placement_is_marked_misplaced_when_its_destinations_labels_stop_matching() {
+    let run = start().await;
+    run.platform();
+    run.api.create(work("cache", "cm.yaml"));
+    eventually("the file is written", Duration::from_secs(30), || run.files().iter().any(|f| f.ends_with("/cm.yaml")))
+        .await;
+    run.api.modify("Destination", "", "worker-1", |d| d["metadata"]["labels"] = json!({"environment": "prod"}));
+    eventually("the placement is misplaced", Duration::from_secs(30), || {
+        run.api.list("WorkPlacement").iter().any(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| c["type"] == "ScheduleSucceeded" && c["reason"] == "DestinationSelectorMismatch")
+            })
+        })
+    })
+    .await;
+    assert!(run.files().iter().any(|f| f.ends_with("/cm.yaml")), "a misplaced placement's files stay");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_change_rebuilds_its_stores_writer() {
+    let run = start().await;
+    // A local store ignores credentials, but its writer is rebuilt when the Secret it names changes.
+    run.api.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git", "namespace": "default"},
+        "data": {"username": "dQ==", "password": "cA=="}}));
+    run.api.create(store(&run, &run.repo().display().to_string(), Some("git")));
+    run.api.create(destination("worker-1", json!({"environment": "dev"}), "none"));
+    eventually("the Destination is Ready", Duration::from_secs(30), || {
+        ready(&run.api.get("Destination", "", "worker-1")).is_some_and(|(s, _)| s == "True")
+    })
+    .await;
+    let gets = run.api.count("get", "secrets");
+    run.api.modify("Secret", "default", "git", |s| s["data"]["password"] = json!("cTI="));
+    eventually("the store re-reads its Secret", Duration::from_secs(30), || run.api.count("get", "secrets") > gets)
+        .await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controllers_recover_from_a_watch_that_ends_and_from_410_gone() {
+    let run = start().await;
+    run.platform();
+    eventually("the Destination is Ready", Duration::from_secs(30), || {
+        ready(&run.api.get("Destination", "", "worker-1")).is_some_and(|(s, _)| s == "True")
+    })
+    .await;
+    run.api.end_watches();
+    run.api.create(work("after-end", "a.yaml"));
+    eventually("a Work created after the watches ended is written", Duration::from_secs(30), || {
+        run.files().iter().any(|f| f.ends_with("/a.yaml"))
+    })
+    .await;
+    let lists = run.api.count("list", "works.platform.kratix.io");
+    run.api.create(work("before-gone", "c.yaml"));
+    run.api.expire_history();
+    run.api.end_watches();
+    run.api.create(work("after-gone", "b.yaml"));
+    eventually("the watchers relist after 410 Gone", Duration::from_secs(30), || {
+        run.api.count("list", "works.platform.kratix.io") > lists
+    })
+    .await;
+    eventually("a Work created after 410 Gone is written", Duration::from_secs(30), || {
+        run.files().iter().any(|f| f.ends_with("/b.yaml"))
+    })
+    .await;
+    run.stop().await;
+}

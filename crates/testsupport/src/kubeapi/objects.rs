@@ -155,12 +155,12 @@ impl Objects {
     /// Forgets the history, so every watch resuming from before now gets `410 Gone`.
     pub fn expire_history(&mut self) {
         self.history.clear();
-        self.oldest = self.rv;
+        self.oldest = self.rv + 1;
     }
 
     /// The changes after `rv` (`None` when they are no longer kept).
     pub fn changes_since(&self, rv: u64) -> Option<Vec<Change>> {
-        if rv < self.oldest {
+        if rv < self.oldest && rv < self.rv {
             return None;
         }
         Some(self.history.iter().filter(|c| c.resource_version > rv).cloned().collect())
