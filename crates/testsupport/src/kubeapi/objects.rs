@@ -38,6 +38,7 @@ const fn rt(
 /// Everything the stand-in serves: the five Kratix kinds and the core kinds a controller touches.
 pub static RESOURCES: &[ResourceType] = &[
     rt("", "v1", "namespaces", "Namespace", false, false),
+    rt("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, false),
     rt("", "v1", "secrets", "Secret", true, false),
     rt("coordination.k8s.io", "v1", "leases", "Lease", true, false),
     rt("events.k8s.io", "v1", "events", "Event", true, false),

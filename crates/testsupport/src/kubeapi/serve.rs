@@ -255,6 +255,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         (&Method::PATCH, Some(name)) => parsed().and_then(|patch| {
             let mut objects = shared.lock();
             let Some(mut obj) = objects.get(r, &ns, name).cloned() else {
+                // Server-side apply creates what does not exist yet.
+                if content_type.starts_with("application/apply-patch") {
+                    return objects.create(r, &ns, patch);
+                }
                 return Err(Refusal(404, "NotFound", format!("{}.{} \"{name}\" not found", r.plural, r.group)));
             };
             // Without a precondition in the patch, a patch applies to whatever is stored.
