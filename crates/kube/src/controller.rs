@@ -37,11 +37,19 @@ pub struct ControllerOptions {
     pub placement_concurrency: u16,
     /// Retry delay after a failed reconcile.
     pub error_requeue: Duration,
+    /// Watch only the Secrets with these labels (Kratix's `selectiveCache` watches
+    /// `app.kubernetes.io/part-of=kratix`); `None` watches every Secret.
+    pub secret_selector: Option<String>,
 }
 
 impl Default for ControllerOptions {
     fn default() -> Self {
-        ControllerOptions { concurrency: 16, placement_concurrency: 1024, error_requeue: Duration::from_secs(5) }
+        ControllerOptions {
+            concurrency: 16,
+            placement_concurrency: 1024,
+            error_requeue: Duration::from_secs(5),
+            secret_selector: None,
+        }
     }
 }
 
@@ -114,12 +122,13 @@ fn to_any(kind: Kind, obj: &DynamicObject) -> Option<AnyObject> {
 async fn inform(
     kind: Kind,
     api: Api<DynamicObject>,
+    config: watcher::Config,
     mut writer: Option<Writer<DynamicObject>>,
     cache: Arc<Cache>,
     router: Router,
 ) {
     let mut listed: HashSet<ObjectRef> = HashSet::new();
-    let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut events = watcher(api, config).default_backoff().boxed();
     while let Some(event) = events.next().await {
         // The event counts as busy until what it triggers is queued.
         let _busy = router.activity.busy();
@@ -217,7 +226,8 @@ pub async fn run(
         let writer = Writer::new(ar.clone());
         let reader = writer.as_reader();
         let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-        informers.push(tokio::spawn(inform(kind, api, Some(writer), cache.clone(), router.clone())));
+        let watch = watcher::Config::default();
+        informers.push(tokio::spawn(inform(kind, api, watch, Some(writer), cache.clone(), router.clone())));
         let concurrency = if kind == Kind::WorkPlacement { options.placement_concurrency } else { options.concurrency };
         let ctx = Arc::new(Context {
             engine: engine.clone(),
@@ -244,7 +254,11 @@ pub async fn run(
         controllers.push(tokio::spawn(controller));
     }
     let secrets = Api::<DynamicObject>::all_with(client.clone(), &api_resource(Kind::Secret));
-    informers.push(tokio::spawn(inform(Kind::Secret, secrets, None, cache.clone(), router.clone())));
+    let mut watch = watcher::Config::default();
+    if let Some(selector) = &options.secret_selector {
+        watch = watch.labels(selector);
+    }
+    informers.push(tokio::spawn(inform(Kind::Secret, secrets, watch, None, cache.clone(), router.clone())));
 
     // A store whose writer is now in place releases what waited for it.
     let mut registry = engine.stores.watch();

@@ -84,6 +84,10 @@ pub struct ControllerArgs {
     /// Fetch a remote Git store at most this often before writing (Kratix's git.minimumFetchInterval).
     #[arg(long, default_value = "5s", value_parser = parse_duration, env = "WAYBILL_FETCH_INTERVAL")]
     pub fetch_interval: Duration,
+    /// Watch only Secrets labelled app.kubernetes.io/part-of=kratix (Kratix's selectiveCache): a
+    /// change to another Secret does not rebuild the stores that use it until they are next reconciled.
+    #[arg(long, env = "WAYBILL_SELECTIVE_CACHE")]
+    pub selective_cache: bool,
     /// Directory for the Git stores' cache repositories [default: a temporary directory].
     #[arg(long, env = "WAYBILL_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,

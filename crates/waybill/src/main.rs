@@ -130,6 +130,7 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
     let options = waybill_kube::ControllerOptions {
         concurrency: args.concurrency,
         placement_concurrency: args.placement_concurrency,
+        secret_selector: args.selective_cache.then(|| "app.kubernetes.io/part-of=kratix".to_string()),
         ..Default::default()
     };
     errln!("waybill: controlling platform.kratix.io/v1alpha1 objects (SIGTERM or Ctrl-C to stop)");
