@@ -54,6 +54,19 @@ impl Cache {
         self.synced.lock().unwrap_or_else(|e| e.into_inner()).insert(kind);
     }
 
+    /// Whether the initial list of every kind in `kinds` is complete.
+    pub fn synced_all(&self, kinds: &[Kind]) -> bool {
+        let synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.iter().all(|k| synced.contains(k))
+    }
+
+    /// Nothing maintains the cache any more (the controllers stopped): lists go to the API server
+    /// again. The objects stay, so that controllers started again find out, when their first list
+    /// completes, which objects went away meanwhile.
+    pub fn unsync(&self) {
+        self.synced.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Objects of `kind` in `namespace` (or all) carrying every label, once `kind` is synced.
     pub fn list(&self, kind: Kind, namespace: Option<&str>, labels: &[(&str, &str)]) -> Option<Vec<Arc<AnyObject>>> {
         if !self.synced.lock().unwrap_or_else(|e| e.into_inner()).contains(&kind) {

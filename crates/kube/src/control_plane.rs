@@ -68,6 +68,11 @@ impl KubeControlPlane {
         KubeControlPlane { client, instance: instance.into(), cache: Arc::default() }
     }
 
+    /// Whether the controllers' watches have listed every kind (lists are then served from the cache).
+    pub fn synced(&self) -> bool {
+        self.cache.synced_all(&Kind::ALL)
+    }
+
     /// The watch cache the controllers keep and lists are served from.
     pub(crate) fn cache(&self) -> Arc<Cache> {
         self.cache.clone()

@@ -235,16 +235,26 @@ pub async fn run(
             error_requeue: options.error_requeue,
             router: router.clone(),
         });
-        let dropped = router.clone();
+        let (dropped, gone_engine) = (router.clone(), engine.clone());
         let controller = Controller::for_stream_with(futures::stream::pending(), reader, ar)
             .with_config(Config::default().concurrency(concurrency))
             .reconcile_on(rx)
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile, error_policy, ctx)
             .for_each(move |result| {
-                // A reference whose object is gone is dropped by the queue: it is no longer pending.
+                // The queue drops a reference whose object is gone; the engine still hears of it once,
+                // so it lets go of what it held for the object (a deleted store's writer).
                 if let Err(kube::runtime::controller::Error::ObjectNotFound(kr)) = &result {
-                    dropped.started(&ObjectRef::new(kind, kr.namespace.as_deref().unwrap_or(""), &kr.name));
+                    let r = ObjectRef::new(kind, kr.namespace.as_deref().unwrap_or(""), &kr.name);
+                    let busy = dropped.activity.busy();
+                    dropped.started(&r);
+                    let engine = gone_engine.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.reconcile(&r).await {
+                            tracing::warn!(object = %r, "reconcile of a deleted object failed: {e}");
+                        }
+                        drop(busy);
+                    });
                 }
                 if let Err(e) = result {
                     tracing::debug!("controller: {e}");
@@ -276,8 +286,12 @@ pub async fn run(
     for c in controllers {
         let _ = c.await;
     }
-    for i in informers {
+    for i in &informers {
         i.abort();
     }
+    for i in informers {
+        let _ = i.await;
+    }
+    cache.unsync();
     tracing::info!("controllers stopped");
 }

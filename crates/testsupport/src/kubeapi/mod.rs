@@ -133,6 +133,11 @@ impl KubeApi {
         serve::publish(&self.shared);
     }
 
+    /// The latest resource version: it moves with every write.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().resource_version()
+    }
+
     /// Forgets the change history: every watch that resumes from before now gets `410 Gone`.
     pub fn expire_history(&self) {
         self.shared.lock().expire_history();
