@@ -86,6 +86,20 @@ pub fn candidates<'a>(selector: &Selector, destinations: &'a [Destination]) -> V
         .collect()
 }
 
+/// Whether some group of `work` could be placed on `dest` as it is now: when a Destination changes, only
+/// these Works and the ones already placed on it can have a different plan.
+pub fn may_place_on(work: &Work, dest: &Destination) -> bool {
+    let dry_run = is_dry_run(work);
+    work.spec.workload_groups.iter().any(|group| {
+        let selector = if dry_run {
+            Selector::labels([(DRY_RUN_LABEL, "true")])
+        } else {
+            selector::resolve(&group.destination_selectors)
+        };
+        !candidates(&selector, std::slice::from_ref(dest)).is_empty()
+    })
+}
+
 /// Rendezvous choice of one Destination for a resource request's group: stable for the same inputs and
 /// spread across Destinations.
 fn choose<'a>(work: &Work, group_id: &str, candidates: &[&'a Destination]) -> Option<&'a Destination> {

@@ -8,6 +8,7 @@ use waybill_core::api::{Destination, SecretRef};
 use waybill_core::conditions::{WRITE_SUCCEEDED, placement as wp};
 use waybill_core::labels::{TARGET_DESTINATION_LABEL, WORK_LABEL};
 use waybill_core::meta::find_condition;
+use waybill_core::scheduling::may_place_on;
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
 /// What changed about an object, as a watch reports it.
@@ -48,6 +49,21 @@ fn placements_on(lookup: &impl Lookup, destinations: &[ObjectRef]) -> Vec<Object
         o.meta().labels.get(TARGET_DESTINATION_LABEL).is_some_and(|t| destinations.iter().any(|d| &d.name == t))
             || matches!(o, AnyObject::WorkPlacement(p) if destinations.iter().any(|d| d.name == p.spec.target_destination_name))
     })
+}
+
+/// The Works owning a placement on `destination`.
+fn works_placed_on(lookup: &impl Lookup, destination: &str) -> Vec<ObjectRef> {
+    let owners = std::cell::RefCell::new(Vec::new());
+    lookup.refs_where(Kind::WorkPlacement, &|o| {
+        if let AnyObject::WorkPlacement(p) = o
+            && p.spec.target_destination_name == destination
+            && let Some(work) = p.metadata.labels.get(WORK_LABEL)
+        {
+            owners.borrow_mut().push(ObjectRef::new(Kind::Work, p.metadata.ns(), work));
+        }
+        false
+    });
+    owners.into_inner()
 }
 
 /// Placements on `destination` (other than `except`) refused with `PathConflict`.
@@ -100,12 +116,15 @@ pub fn triggers(lookup: &impl Lookup, kind: ChangeKind, obj: &AnyObject) -> Vec<
                 out.extend(store_became_ready(lookup, &me));
             }
         }
-        AnyObject::Destination(_) => {
+        AnyObject::Destination(d) => {
             if meta_or_spec {
                 out.push(me.clone());
             }
             if kind != ChangeKind::StatusChanged {
-                out.extend(lookup.refs_where(Kind::Work, &|_| true));
+                // Not every Work: those that could now be placed here, and those placed here already
+                // (which may now be misplaced or must be placed elsewhere).
+                out.extend(lookup.refs_where(Kind::Work, &|o| matches!(o, AnyObject::Work(w) if may_place_on(w, d))));
+                out.extend(works_placed_on(lookup, &d.metadata.name));
                 out.extend(placements_on(lookup, std::slice::from_ref(&me)));
             }
         }
@@ -145,8 +164,8 @@ pub fn triggers(lookup: &impl Lookup, kind: ChangeKind, obj: &AnyObject) -> Vec<
 #[cfg(test)]
 mod tests {
     use waybill_core::api::{
-        Destination, DestinationSpec, GitStateStore, GitStateStoreSpec, Secret, SecretRef, StateStoreRef, Work,
-        WorkPlacement, WorkPlacementSpec, WorkSpec,
+        Destination, DestinationSelector, DestinationSpec, GitStateStore, GitStateStoreSpec, Secret, SecretRef,
+        StateStoreRef, Work, WorkPlacement, WorkPlacementSpec, WorkSpec, WorkloadGroup,
     };
     use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
 
@@ -174,6 +193,27 @@ mod tests {
             },
         );
         let work = Work::new("default", "w", WorkSpec::default());
+        // Selects other Destinations and is placed on none of worker's: a change to worker cannot matter.
+        let elsewhere = Work::new(
+            "default",
+            "elsewhere",
+            WorkSpec {
+                workload_groups: vec![WorkloadGroup {
+                    destination_selectors: vec![DestinationSelector {
+                        match_labels: [("env".to_string(), "prod".to_string())].into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        );
+        // Would match worker (no selector, worker is not strict): may be placed there now.
+        let anywhere = Work::new(
+            "default",
+            "anywhere",
+            WorkSpec { workload_groups: vec![WorkloadGroup::default()], ..Default::default() },
+        );
         let mut placement = WorkPlacement::new(
             "default",
             "w.worker",
@@ -184,6 +224,8 @@ mod tests {
             store.into_any(),
             dest.into_any(),
             work.into_any(),
+            elsewhere.into_any(),
+            anywhere.into_any(),
             placement.into_any(),
             Secret::new("default", "creds").into_any(),
         ])
@@ -199,13 +241,14 @@ mod tests {
     fn each_change_reconciles_exactly_the_objects_that_depend_on_it() {
         let objects = platform();
         let find = |kind: Kind| objects.0.iter().find(|o| o.kind() == kind).expect("in the platform").clone();
+        // `find(Kind::Work)` is `w`, the first Work.
         let spec = ChangeKind::Updated { spec: true, deletion_started: false };
         let cases: &[(Kind, ChangeKind, &[&str])] = &[
             (Kind::Secret, spec, &["GitStateStore/git"]),
             (Kind::GitStateStore, spec, &["GitStateStore/git"]),
             (Kind::GitStateStore, ChangeKind::StatusChanged, &["Destination/worker", "WorkPlacement/w.worker"]),
             (Kind::Destination, ChangeKind::StatusChanged, &[]),
-            (Kind::Destination, spec, &["Destination/worker", "Work/w", "WorkPlacement/w.worker"]),
+            (Kind::Destination, spec, &["Destination/worker", "Work/anywhere", "Work/w", "WorkPlacement/w.worker"]),
             (Kind::Work, spec, &["Work/w"]),
             (Kind::Work, ChangeKind::StatusChanged, &[]),
             (Kind::WorkPlacement, ChangeKind::StatusChanged, &["Work/w"]),

@@ -14,7 +14,7 @@ pub mod s3;
 pub mod sshd;
 pub mod tls;
 
-pub use process::{free_port, git, require};
+pub use process::{free_port, git, http_get, require};
 
 use std::path::{Path, PathBuf};
 

@@ -92,3 +92,15 @@ pub fn git_exec_path() -> PathBuf {
     let out = Command::new("git").arg("--exec-path").output().expect("git --exec-path");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
+
+/// A plain HTTP/1.1 GET on loopback: the status code and the body (`None` while nothing listens).
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use waybill_testsupport::git;
 use waybill_testsupport::kubeapi::KubeApi;
+use waybill_testsupport::{git, http_get};
 
 fn controller(kubeconfig: &Path, cache: &Path) -> Child {
     controller_on(kubeconfig, cache, "")
@@ -40,18 +40,6 @@ fn elected(kubeconfig: &Path, cache: &Path, instance: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start waybill controller")
-}
-
-/// A plain HTTP GET: status code and body.
-fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((code, body))
 }
 
 fn sigterm(child: &Child) {
