@@ -144,7 +144,9 @@ fn store_metrics(stores: &StoreRegistry) -> String {
     writers.sort_by(|a, b| (a.0.kind.as_str(), &a.0.name).cmp(&(b.0.kind.as_str(), &b.0.name)));
     let families: [StoreFamily; 6] = [
         ("waybill_store_batches", "Batches a store's writer applied", |s| s.batches.load(Ordering::Relaxed) as f64),
-        ("waybill_store_commits", "Commits (Git) or version steps (buckets) written", |s| s.revisions() as f64),
+        ("waybill_store_commits", "Commits (Git, each pushed once to a remote) or version steps (buckets)", |s| {
+            s.revisions() as f64
+        }),
         ("waybill_store_change_sets", "Change sets (one per placement write) applied", |s| s.change_sets() as f64),
         ("waybill_store_puts", "Objects uploaded to a bucket", |s| s.uploads() as f64),
         ("waybill_store_removals", "Objects removed from a bucket", |s| s.removals.load(Ordering::Relaxed) as f64),
@@ -153,6 +155,16 @@ fn store_metrics(stores: &StoreRegistry) -> String {
         }),
     ];
     let mut out = String::new();
+    out.push_str("# HELP waybill_store_pending_changes Change sets queued on a store's writer, not applied yet.\n");
+    out.push_str("# TYPE waybill_store_pending_changes gauge\n");
+    for (key, writer) in &writers {
+        let pending = writer.stats().pending.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "waybill_store_pending_changes{{kind=\"{}\",name=\"{}\"}} {pending}\n",
+            key.kind.as_str(),
+            key.name
+        ));
+    }
     for (name, help, value) in families {
         out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} counter\n"));
         for (key, writer) in &writers {

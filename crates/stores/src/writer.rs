@@ -63,6 +63,8 @@ pub struct WriterStats {
     pub requests: Option<Arc<AtomicU64>>,
     /// Time spent applying batches, in microseconds.
     pub busy_micros: AtomicU64,
+    /// Change sets queued and not applied yet.
+    pub pending: AtomicU64,
 }
 
 impl WriterStats {
@@ -148,7 +150,11 @@ impl StoreWriter {
     /// a caller that queues while holding a lock orders its change against others taken under it.
     pub fn enqueue(&self, changes: ChangeSet) -> Result<PendingWrite, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Apply(changes, reply)).map_err(|_| StoreError::WriterGone)?;
+        self.stats.pending.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Command::Apply(changes, reply)).is_err() {
+            self.stats.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::WriterGone);
+        }
         Ok(PendingWrite { rx, activity: self.activity.clone() })
     }
 
@@ -253,6 +259,7 @@ async fn apply_batch(backend: &mut dyn Backend, batch: Vec<(ChangeSet, Reply<Opt
     let (sets, replies): (Vec<ChangeSet>, Vec<Reply<Option<String>>>) = batch.into_iter().unzip();
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.change_sets.fetch_add(sets.len() as u64, Ordering::Relaxed);
+    stats.pending.fetch_sub(sets.len() as u64, Ordering::Relaxed);
     let started = Instant::now();
     let result = backend.apply(&sets).await;
     stats.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

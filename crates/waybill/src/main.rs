@@ -153,7 +153,24 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<u8> {
         }
         let _ = tx.send(lease);
     };
-    waybill_kube::run(client, engine.clone(), options, stop).await;
+    // After the lease is lost, reconciles in flight may finish only while no other replica can have
+    // taken the lease over; whatever is still writing then is abandoned (a push is atomic, and the
+    // next leader writes everything again).
+    let margin = args.leader_elect_lease_duration.saturating_sub(args.leader_elect_renew_deadline) / 2;
+    let lost_watch = lost.clone();
+    let hard_stop = async move {
+        while !lost_watch.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(margin).await;
+    };
+    tokio::select! {
+        _ = waybill_kube::run(client, engine.clone(), options, stop) => {}
+        _ = hard_stop, if args.leader_elect => {
+            errln!("waybill: abandoning writes still in flight: the lease may pass to another replica");
+            return Ok(1);
+        }
+    }
     engine.metrics.set_leader(false);
     if lost.load(Ordering::SeqCst) {
         return Ok(1);

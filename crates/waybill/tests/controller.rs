@@ -214,3 +214,20 @@ async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_fin
     assert_eq!(code, Some(0), "{stderr}");
     git(&repo, &["fsck", "--full", "--strict"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_is_taken_stops_within_the_lease_duration_and_exits_1() {
+    let api = KubeApi::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    platform(&api, &dir.path().join("state.git"));
+    let leader = elected(&kubeconfig, &dir.path().join("cache"), "a");
+    eventually("the Destination is Ready", Duration::from_secs(60), || ready(api.get("Destination", "", "worker-1")))
+        .await;
+    api.modify("Lease", "default", "waybill-controller-leader", |l| l["spec"]["holderIdentity"] = json!("intruder"));
+    // The intruder could start writing 3 s (the lease duration) after the leader's last renewal.
+    let (code, stderr) = exit_within(leader, Duration::from_secs(3)).await;
+    assert_eq!(code, Some(1), "losing the lease is an error exit: {stderr}");
+    assert!(stderr.contains("lost the leader lease"), "{stderr}");
+}

@@ -43,6 +43,7 @@ fn embedded_run_serves_metrics_and_probes_on_metrics_addr() {
         r#"kratix_workplacement_outcomes_total{result="scheduled",promise="p",resource="r",namespace="default",destination="d"}"#,
         r#"waybill_store_commits_total{kind="GitStateStore",name="s"}"#,
         r#"waybill_reconciles_total{kind="Destination"}"#,
+        r#"waybill_store_pending_changes{kind="GitStateStore",name="s"} 0"#,
     ] {
         assert!(metrics.contains(expected), "the scrape has {expected}:\n{metrics}");
     }
