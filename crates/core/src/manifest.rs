@@ -186,6 +186,10 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
         let reason = format!("must be {} for kind {kind}", kind.api_version());
         return (identity, Err(vec![FieldError::new("apiVersion", reason)]));
     }
+    let unknown = crate::crd::unknown_fields(kind, &value);
+    if !unknown.is_empty() {
+        return (identity, Err(unknown));
+    }
     let secret_view = (kind == Kind::Secret).then(|| value.clone());
     let mut obj = match AnyObject::from_json(kind, value) {
         Ok(obj) => obj,

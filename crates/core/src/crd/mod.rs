@@ -5,10 +5,12 @@
 //! Kratix manifests apply unchanged, and installing them over Kratix's CRDs keeps Kratix's objects.
 
 mod schema;
+mod strict;
 
 use serde_json::{Value, json};
 
 pub use schema::Schema;
+pub use strict::unknown_fields;
 
 use crate::api::{BucketAuthMethod, Cleanup, DEFAULT_AGGREGATE_FILENAME, FilepathMode, GitAuthMethod, StateStoreKind};
 use crate::kind::{KRATIX_GROUP, Kind};

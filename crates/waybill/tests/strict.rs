@@ -1,0 +1,61 @@
+//! A typo in a manifest is refused with the field named and the intended one suggested, and the object
+//! keeps its last accepted version: `contents:` must not write an empty file and report Ready.
+
+use std::path::Path;
+use std::process::Command;
+
+fn waybill(args: &[&str], platform: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_waybill")).args(args).arg(platform).output().expect("run waybill");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const PLATFORM: &str = "apiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {name: s}\nspec: {url: state.git}\n---\n\
+apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: d, labels: {env: dev}}\n\
+spec: {path: d, stateStoreRef: {kind: GitStateStore, name: s}}\n";
+
+fn work(field: &str) -> String {
+    format!(
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Work\nmetadata: {{name: w, namespace: default}}\nspec:\n  promiseName: p\n  \
+         resourceName: r\n  workloadGroups:\n  - directory: .\n    destinationSelectors: [{{matchLabels: {{env: dev}}}}]\n    \
+         workloads:\n    - filepath: a.yaml\n      {field}: \"kind: A\"\n"
+    )
+}
+
+fn file(repo: &Path, path: &str) -> Option<String> {
+    let out = Command::new("git").args(["show", &format!("main:{path}")]).current_dir(repo).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn validate_names_the_unknown_field_and_suggests_the_known_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("work.yaml"), work("contents")).expect("write");
+    let (code, out, _) = waybill(&["validate"], dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("work.yaml: document 1 (line 1) (Work/default/w): spec.workloadGroups[0].workloads[0].contents: unknown field \"contents\" (did you mean \"content\"?)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_typo_in_an_edit_keeps_the_last_accepted_version_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("platform.yaml"), PLATFORM).expect("write");
+    std::fs::write(dir.path().join("work.yaml"), work("content")).expect("write");
+    let (code, out, err) = waybill(&["run", "--once", "--quiet", "-p"], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let repo = dir.path().join("state.git");
+    let path = "d/resources/default/p/r/5058f/a.yaml";
+    assert_eq!(file(&repo, path).as_deref(), Some("kind: A"));
+
+    std::fs::write(dir.path().join("work.yaml"), work("contents")).expect("write");
+    let (code, out, err) = waybill(&["run", "--once", "--quiet", "-p"], dir.path());
+    assert_eq!(code, 2, "a refused manifest is not Ready: {out}{err}");
+    assert!(format!("{out}{err}").contains("unknown field \"contents\" (did you mean \"content\"?)"), "{out}{err}");
+    assert_eq!(file(&repo, path).as_deref(), Some("kind: A"), "the file written from the last good version stays");
+}
