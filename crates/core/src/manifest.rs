@@ -19,6 +19,9 @@ pub struct Document {
     /// The object's identity when at least kind and name could be read, even if the rest is invalid.
     pub identity: Option<ObjectRef>,
     pub result: Result<AnyObject, Vec<FieldError>>,
+    /// `apiVersion kind` of a document of a kind Waybill does not handle (a Kratix `Promise`, a Flux
+    /// `Kustomization`, a `ConfigMap`): it is skipped, not an error (`result` holds no error).
+    pub skipped: Option<String>,
 }
 
 impl Document {
@@ -61,7 +64,11 @@ pub fn parse(text: &str) -> Vec<Document> {
         }
         let index = docs.len() + 1;
         let (identity, result) = parse_document(&body, start_line);
-        docs.push(Document { index, line: start_line, identity, result });
+        let skipped = match &result {
+            Err(errors) if errors.is_empty() => Some(kind_of(&body)),
+            _ => None,
+        };
+        docs.push(Document { index, line: start_line, identity, result, skipped });
     }
     docs
 }
@@ -153,6 +160,24 @@ fn secret_type_problem(field: &str, value: &Value, message: &str) -> String {
     format!("must be {expected}, not {found}")
 }
 
+/// The kind of `apiVersion` Waybill handles that `kind` is one or two letters away from, if any.
+fn misspelt_kind(api_version: &str, kind: &str) -> Option<&'static str> {
+    let lower = kind.to_ascii_lowercase();
+    Kind::ALL
+        .iter()
+        .filter(|k| api_version.is_empty() || k.api_version() == api_version)
+        .map(|k| k.as_str())
+        .filter(|k| crate::crd::distance(&lower, &k.to_ascii_lowercase()) <= 2)
+        .min_by_key(|k| crate::crd::distance(&lower, &k.to_ascii_lowercase()))
+}
+
+/// `apiVersion kind` of a document, for the note that it was skipped.
+fn kind_of(body: &str) -> String {
+    let value: Value = serde_saphyr::from_str(body).unwrap_or(Value::Null);
+    let field = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    format!("{} {}", field("apiVersion"), field("kind")).trim().to_string()
+}
+
 fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<AnyObject, Vec<FieldError>>) {
     let value: Value = match serde_saphyr::from_str(body) {
         Ok(v) => v,
@@ -168,13 +193,19 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
         return (None, Err(vec![FieldError::new("kind", "is required")]));
     }
     let Some(kind) = Kind::parse(&kind_text) else {
-        return (
-            None,
-            Err(vec![FieldError::new(
-                "kind",
-                format!("unknown kind {kind_text:?}; expected one of {}", known_kinds()),
-            )]),
-        );
+        let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        return match misspelt_kind(api_version, &kind_text) {
+            // Most likely a typo of a kind Waybill handles: an error, or the object would be ignored.
+            Some(meant) => (
+                None,
+                Err(vec![FieldError::new(
+                    "kind",
+                    format!("unknown kind {kind_text:?} (did you mean {meant:?}?); expected one of {}", known_kinds()),
+                )]),
+            ),
+            // Another tool's kind: skipped (no error).
+            None => (None, Err(Vec::new())),
+        };
     };
     // Only a name an object can have identifies one: anything else (a newline, say) would travel into
     // every message about it.
@@ -240,7 +271,10 @@ mod tests {
     #[test]
     fn problems_name_the_field_and_the_reason() {
         let cases = [
-            ("kind: Gadget\nmetadata: {name: x}\n", "kind: unknown kind \"Gadget\"; expected one of"),
+            (
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Destinaton\nmetadata: {name: x}\n",
+                "kind: unknown kind \"Destinaton\" (did you mean \"Destination\"?); expected one of",
+            ),
             (
                 "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: x}\nspec:\n  filepath: {mode: bogus}\n  stateStoreRef: {kind: GitStateStore, name: s}\n",
                 "spec.filepath.mode: must be one of nestedByMetadata, aggregatedYAML, none",

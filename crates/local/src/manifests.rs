@@ -201,6 +201,10 @@ pub fn load_files(files: &[PathBuf], base: &Path) -> Loaded {
             }
         };
         for doc in manifest::parse(&text) {
+            if let Some(kind) = &doc.skipped {
+                tracing::info!("skipped {file}: {}: {kind} is not a kind Waybill handles", doc.position());
+                continue;
+            }
             match doc.result {
                 Ok(obj) => loaded.objects.push((obj, file.clone())),
                 Err(errors) => {

@@ -127,7 +127,11 @@ const GOOD_DEST: &str = "apiVersion: platform.kratix.io/v1alpha1\nkind: Destinat
 fn bad_input_is_reported_precisely_and_everything_else_converges() {
     let cases: &[(&str, &str, &str)] = &[
         ("malformed.yaml", "apiVersion: v1\nkind: [unclosed\n", "malformed YAML"),
-        ("unknown.yaml", "apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n", "kind: unknown kind \"Gadget\""),
+        (
+            "unknown.yaml",
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: Destinaton\nmetadata: {name: g}\n",
+            "kind: unknown kind \"Destinaton\" (did you mean \"Destination\"?)",
+        ),
         (
             "enum.yaml",
             "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: bad-enum}\nspec:\n  filepath: {mode: sideways}\n  stateStoreRef: {kind: GitStateStore, name: default}\n",

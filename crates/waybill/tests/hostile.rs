@@ -156,7 +156,7 @@ fn a_closed_output_pipe_ends_quietly() {
     use std::io::{BufRead, BufReader};
     let site = Site::quickstart();
     let bad: String =
-        (0..3000).map(|i| format!("apiVersion: v1\nkind: Gadget\nmetadata: {{name: g{i}}}\n---\n")).collect();
+        (0..3000).map(|i| format!("apiVersion: v1\nkind: Secrett\nmetadata: {{name: g{i}}}\n---\n")).collect();
     site.write("gadgets.yaml", &bad);
     for args in [vec!["validate", site.dir_arg()], vec!["plan", "--platform", site.dir_arg()]] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waybill"))

@@ -1,5 +1,6 @@
 //! A typo in a manifest is refused with the field named and the intended one suggested, and the object
-//! keeps its last accepted version: `contents:` must not write an empty file and report Ready.
+//! keeps its last accepted version: `contents:` must not write an empty file and report Ready. Kinds of
+//! other tools in the same directory are skipped.
 
 use std::path::Path;
 use std::process::Command;
@@ -58,4 +59,25 @@ fn a_typo_in_an_edit_keeps_the_last_accepted_version_written() {
     assert_eq!(code, 2, "a refused manifest is not Ready: {out}{err}");
     assert!(format!("{out}{err}").contains("unknown field \"contents\" (did you mean \"content\"?)"), "{out}{err}");
     assert_eq!(file(&repo, path).as_deref(), Some("kind: A"), "the file written from the last good version stays");
+}
+
+#[test]
+fn kinds_of_other_tools_are_skipped_with_a_note_and_do_not_fail_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("platform.yaml"), PLATFORM).expect("write");
+    std::fs::write(
+        dir.path().join("others.yaml"),
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: redis}\nspec: {}\n---\n\
+         apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n",
+    )
+    .expect("write");
+    let (code, out, err) = waybill(&["-v", "run", "--once", "--quiet", "-p"], dir.path());
+    assert_eq!(code, 0, "other kinds are not problems: {out}{err}");
+    for kind in ["platform.kratix.io/v1alpha1 Promise", "kustomize.toolkit.fluxcd.io/v1 Kustomization", "v1 ConfigMap"]
+    {
+        assert!(err.contains(&format!("{kind} is not a kind Waybill handles")), "a note at -v for {kind}: {err}");
+    }
+    let (code, out, _) = waybill(&["validate"], dir.path());
+    assert_eq!(code, 0, "validate skips them too: {out}");
 }

@@ -10,6 +10,7 @@ mod strict;
 use serde_json::{Value, json};
 
 pub use schema::Schema;
+pub(crate) use strict::distance;
 pub use strict::unknown_fields;
 
 use crate::api::{BucketAuthMethod, Cleanup, DEFAULT_AGGREGATE_FILENAME, FilepathMode, GitAuthMethod, StateStoreKind};

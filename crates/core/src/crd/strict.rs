@@ -25,7 +25,7 @@ fn schemas() -> &'static HashMap<Kind, Value> {
 }
 
 /// Edit distance between two field names (insertions, deletions, substitutions).
-fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
