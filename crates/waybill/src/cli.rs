@@ -141,6 +141,9 @@ pub struct PlatformArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub platform: PlatformArgs,
+    /// Exit 2 when a run would change something, 0 when it would change nothing (1 on error), for CI.
+    #[arg(long)]
+    pub exit_code: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -225,6 +228,9 @@ pub struct StatusArgs {
     /// Output format; json and yaml print a Kubernetes List.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Exit 2 when an object is not Ready or a manifest has a problem (0 when all is Ready), for scripts.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, clap::Args)]

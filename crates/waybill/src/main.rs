@@ -309,7 +309,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&view.to_list())?),
         Output::Yaml => out!("{}", serde_saphyr::to_string(&view.to_list()).context("failed to render YAML")?),
     }
-    Ok(0)
+    Ok(if args.check && !view.all_ready() { NOT_READY } else { 0 })
 }
 
 fn validate(args: ValidateArgs) -> u8 {
@@ -338,6 +338,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         outln!("problem: {p}");
     }
     let planned = platform.planned_changes().await;
+    let changes_anything = planned.iter().any(|(_, changes)| !changes.is_empty());
     let view = platform.status();
     if planned.is_empty() {
         outln!("no state store is ready; nothing would be written");
@@ -361,5 +362,5 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
             outln!("not ready: {} ({}: {})", row.object, c.reason, c.message);
         }
     }
-    Ok(0)
+    Ok(if args.exit_code && changes_anything { 2 } else { 0 })
 }
