@@ -149,8 +149,17 @@ impl<C: ControlPlane> Engine<C> {
         Ok(self.cp.modify_status(namespace, name, |obj: &mut K| change(obj, &now_rfc3339())).await?)
     }
 
+    /// Records an event; a Warning one is also logged as a warning, so it reaches the terminal at the
+    /// default log level while `run` runs.
     pub(crate) async fn event(&self, about: &ObjectRef, event: Event) {
-        tracing::info!(object = %about, reason = %event.reason, kind = ?event.type_, "{}", event.message);
+        match event.type_ {
+            crate::port::EventType::Warning => {
+                tracing::warn!(object = %about, reason = %event.reason, "{}", event.message)
+            }
+            crate::port::EventType::Normal => {
+                tracing::info!(object = %about, reason = %event.reason, "{}", event.message)
+            }
+        }
         self.cp.event(about, event).await;
     }
 }

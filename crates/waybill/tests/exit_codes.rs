@@ -39,3 +39,25 @@ fn status_check_is_0_when_everything_is_ready_and_2_when_something_is_not() {
     assert_eq!(code(&["status", "--check", "-p"], dir.path()), 2, "a Destination without its store is not Ready");
     assert_eq!(code(&["status", "-p"], dir.path()), 0, "without --check status is a success");
 }
+
+#[test]
+fn warnings_reach_the_terminal_at_the_default_log_level_naming_the_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("orphan.yaml"),
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: orphan}\n\
+         spec: {path: orphan, stateStoreRef: {kind: GitStateStore, name: missing}}\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["run", "--once", "--quiet", "-p"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run waybill");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.contains("WARN")).unwrap_or_else(|| panic!("a warning line: {stderr}"));
+    for part in ["GitStateStore/missing: not found", "Destination/orphan", "DestinationNotReady"] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+}
