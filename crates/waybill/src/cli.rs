@@ -61,6 +61,13 @@ pub enum Command {
     /// (`waybill crds | kubectl apply -f -`). Stops cleanly on SIGINT or SIGTERM, letting the
     /// reconciles in flight finish their writes.
     Controller(ControllerArgs),
+    /// Print a shell completion script: `waybill completions bash > /etc/bash_completion.d/waybill`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `waybill man > waybill.1 && man ./waybill.1`.
+    Man,
 }
 
 #[derive(Debug, clap::Args)]

@@ -73,6 +73,20 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Plan(args) => plan(args).await,
         Command::Crds(args) => crds(args),
         Command::Controller(args) => controller(args).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "waybill", &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .context("failed to render the manual page")?;
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(0)
+        }
     }
 }
 
