@@ -105,14 +105,39 @@ fn is_manifest(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
-/// Every manifest file below `dir` in a stable order, skipping hidden entries, Git repositories and
-/// `skip`. What cannot be read is listed, never silently left out: a file missing from a walk would
+/// Every manifest file below `dir` in a stable order, skipping hidden entries, Git repositories,
+/// `skip` and what `dir/.waybillignore` lists. What cannot be read is listed, never silently left out: a file missing from a walk would
 /// delete its objects.
 pub fn walk_dir(dir: &Path, skip: &[PathBuf]) -> Walk {
     let mut out = Walk::default();
-    walk(dir, skip, &mut out);
+    let ignored = ignore_file(dir, &mut out);
+    walk(dir, skip, ignored.as_ref(), &mut out);
     out.files.sort();
     out
+}
+
+/// The name of the file listing what the walk skips, in gitignore syntax, at the platform's root.
+pub const IGNORE_FILE: &str = ".waybillignore";
+
+/// The patterns of `dir/.waybillignore`, if there is one. One that cannot be read or holds an invalid
+/// pattern is reported (as a file problem) and nothing is skipped by it.
+fn ignore_file(dir: &Path, out: &mut Walk) -> Option<ignore::gitignore::Gitignore> {
+    let path = dir.join(IGNORE_FILE);
+    if !path.exists() {
+        return None;
+    }
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(dir);
+    if let Some(e) = builder.add(&path) {
+        out.failed_files.push((path, format!("failed to read the ignore file: {e}")));
+        return None;
+    }
+    match builder.build() {
+        Ok(patterns) => Some(patterns),
+        Err(e) => {
+            out.failed_files.push((path, format!("failed to read the ignore file: {e}")));
+            None
+        }
+    }
 }
 
 /// Every manifest file below `dir` that could be found (see [`walk_dir`] for what could not).
@@ -120,7 +145,7 @@ pub fn manifest_files(dir: &Path, skip: &[PathBuf]) -> Vec<PathBuf> {
     walk_dir(dir, skip).files
 }
 
-fn walk(dir: &Path, skip: &[PathBuf], out: &mut Walk) {
+fn walk(dir: &Path, skip: &[PathBuf], ignored: Option<&ignore::gitignore::Gitignore>, out: &mut Walk) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -149,9 +174,12 @@ fn walk(dir: &Path, skip: &[PathBuf], out: &mut Walk) {
                 continue;
             }
         };
+        if ignored.is_some_and(|i| i.matched(&path, file_type.is_dir()).is_ignore()) {
+            continue;
+        }
         if file_type.is_dir() {
             if !is_git_repo(&path) {
-                walk(&path, skip, out);
+                walk(&path, skip, ignored, out);
             }
             continue;
         }
@@ -268,5 +296,33 @@ mod tests {
         }
         let files: Vec<String> = manifest_files(p, &[]).iter().map(|f| display_path(f, p)).collect();
         assert_eq!(files, vec!["a/b/z.yaml", "a/y.yml", "x.yaml"]);
+    }
+
+    #[test]
+    fn the_walk_skips_what_the_ignore_file_lists_in_gitignore_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for f in ["keep.yaml", "charts/values.yaml", "flux/app.yaml", "flux/kept.yaml", "a/b/secret.local.yaml"] {
+            std::fs::create_dir_all(p.join(f).parent().unwrap()).unwrap();
+            std::fs::write(p.join(f), "").unwrap();
+        }
+        std::fs::write(p.join(IGNORE_FILE), "# other tools' files\ncharts/\nflux/*\n!flux/kept.yaml\n*.local.yaml\n")
+            .unwrap();
+        let walk = walk_dir(p, &[]);
+        let files: Vec<String> = walk.files.iter().map(|f| display_path(f, p)).collect();
+        assert_eq!(files, vec!["flux/kept.yaml", "keep.yaml"]);
+        assert!(walk.failed_files.is_empty(), "{:?}", walk.failed_files);
+    }
+
+    #[test]
+    fn an_unreadable_ignore_file_is_reported_and_skips_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("keep.yaml"), "").unwrap();
+        std::fs::create_dir(p.join(IGNORE_FILE)).unwrap();
+        let walk = walk_dir(p, &[]);
+        assert_eq!(walk.files.len(), 1);
+        assert_eq!(walk.failed_files.len(), 1, "the ignore file is reported");
+        assert!(walk.failed_files[0].1.starts_with("failed to read the ignore file"), "{:?}", walk.failed_files);
     }
 }

@@ -29,6 +29,10 @@ fn relevant(path: &Path, root: &Path, skip: &[PathBuf], repos: &Mutex<HashMap<Pa
         return false;
     }
     let Ok(rel) = path.strip_prefix(root) else { return false };
+    // An edited ignore file changes which manifests count.
+    if rel == Path::new(crate::manifests::IGNORE_FILE) {
+        return true;
+    }
     if rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')) {
         return false;
     }
@@ -162,6 +166,17 @@ pub fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ignore_file_is_relevant_and_other_hidden_entries_are_not() {
+        let root = Path::new("/p");
+        let repos = Mutex::new(HashMap::new());
+        let relevant = |p: &str| relevant(Path::new(p), root, &[], &repos);
+        assert!(relevant("/p/.waybillignore"), "an edited ignore file changes what counts");
+        assert!(!relevant("/p/.hidden.yaml"));
+        assert!(!relevant("/p/.git/config"));
+        assert!(relevant("/p/works/w.yaml"));
+    }
 
     #[tokio::test]
     async fn reading_a_manifest_is_not_a_change_and_writing_one_is() {
