@@ -86,6 +86,24 @@ pub fn candidates<'a>(selector: &Selector, destinations: &'a [Destination]) -> V
         .collect()
 }
 
+/// The first selector label value of `work` that is not a valid label value, as Kubernetes' label
+/// selector parser refuses it: Kratix admits such a Work and fails to schedule it.
+pub fn invalid_selector(work: &Work) -> Option<String> {
+    for group in &work.spec.workload_groups {
+        for selector in &group.destination_selectors {
+            for (key, value) in &selector.match_labels {
+                if let Some(e) = crate::labels::label_value_error(value) {
+                    return Some(format!(
+                        "invalid label value {value:?} for key {key:?} in group {}: {e}",
+                        group.effective_id()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Whether some group of `work` could be placed on `dest` as it is now: when a Destination changes, only
 /// these Works and the ones already placed on it can have a different plan.
 pub fn may_place_on(work: &Work, dest: &Destination) -> bool {

@@ -58,6 +58,14 @@ pub fn lint(obj: &AnyObject) -> Vec<FieldError> {
         AnyObject::Work(w) => {
             for (i, g) in w.spec.workload_groups.iter().enumerate() {
                 lint_workloads(&format!("spec.workloadGroups[{i}].workloads"), &g.workloads, &mut errs);
+                for (j, s) in g.destination_selectors.iter().enumerate() {
+                    for (k, v) in &s.match_labels {
+                        if let Some(e) = label_value_error(v) {
+                            let field = format!("spec.workloadGroups[{i}].destinationSelectors[{j}].matchLabels.{k}");
+                            errs.push(FieldError::new(field, e));
+                        }
+                    }
+                }
             }
         }
         AnyObject::WorkPlacement(p) => lint_workloads("spec.workloads", &p.spec.workloads, &mut errs),
@@ -231,7 +239,13 @@ fn validate_work(w: &Work, errs: &mut Vec<FieldError>) {
         }
         for (j, s) in g.destination_selectors.iter().enumerate() {
             let sf = format!("{field}.destinationSelectors[{j}]");
-            validate_labels(&format!("{sf}.matchLabels"), &s.match_labels, errs);
+            // An invalid value is admitted, as Kratix does; the scheduler reports it on the Work
+            // (`FailedToScheduleWorkloads`) and `lint` (so `waybill validate`) names it.
+            for k in s.match_labels.keys() {
+                if let Some(e) = label_key_error(k) {
+                    errs.push(FieldError::new(format!("{sf}.matchLabels"), e));
+                }
+            }
             for (k, e) in s.match_expressions.iter().enumerate() {
                 if let Some(reason) = label_key_error(&e.key) {
                     errs.push(FieldError::new(format!("{sf}.matchExpressions[{k}].key"), reason));

@@ -13,6 +13,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("failed to delete workplacements: {0}")]
     DeletePlacements(String),
+    #[error("failed to schedule: {0}")]
+    Scheduling(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

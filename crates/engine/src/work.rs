@@ -107,6 +107,9 @@ impl<C: ControlPlane> Engine<C> {
     /// stored.
     async fn schedule(&self, work: &Work) -> Result<(Plan, Vec<WorkPlacement>)> {
         let (namespace, name) = (work.metadata.ns(), work.metadata.name.as_str());
+        if let Some(invalid) = scheduling::invalid_selector(work) {
+            return Err(crate::error::EngineError::Scheduling(invalid));
+        }
         let destinations = self.cp.list_all::<Destination>().await?;
         let existing = self.cp.list::<WorkPlacement>(Some(namespace), &[(WORK_LABEL, name)]).await?;
         let plan = scheduling::plan(work, &destinations, &existing);

@@ -540,3 +540,35 @@ async fn difference_16_match_expressions_select_destinations() {
     schedule(&h, "kratix-platform-system", "dep").await;
     assert_eq!(targets(&placements(&h, "kratix-platform-system", "dep").await), vec!["prod"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selector_with_an_invalid_label_value_is_admitted_and_fails_to_schedule() {
+    let h = Harness::new();
+    fleet(&h);
+    h.apply(rr_work(&[("environment", "not a valid value!")]));
+    let admitted: Option<Work> = h.get("default", "rr-work-name").await;
+    assert!(admitted.is_some(), "admitted, as Kratix does");
+    let result = h.engine.reconcile(&ObjectRef::new(Kind::Work, "default", "rr-work-name")).await;
+    assert!(result.is_err(), "the reconcile fails and is retried");
+    assert!(placements(&h, "default", "rr-work-name").await.is_empty());
+    let w: Work = h.get("default", "rr-work-name").await.unwrap();
+    assert_eq!(
+        conds(w.conditions()),
+        vec![
+            cond("Ready", "False", "FailedToScheduleWorkloads", "Pending"),
+            cond(
+                "ScheduleSucceeded",
+                "False",
+                "FailedToScheduleWorkloads",
+                &format!("Failed to schedule or update for workloadGroups: [{DOT}]")
+            ),
+        ]
+    );
+    let events = h.events(Kind::Work, "default", "rr-work-name");
+    let warning = events.iter().find(|e| e.reason == "FailedToScheduleWorkloads").expect("a warning event");
+    assert!(
+        warning.message.contains("invalid label value \"not a valid value!\" for key \"environment\""),
+        "{}",
+        warning.message
+    );
+}
