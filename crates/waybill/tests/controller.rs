@@ -11,27 +11,26 @@ use waybill_testsupport::kubeapi::KubeApi;
 use waybill_testsupport::{git, http_get};
 
 fn controller(kubeconfig: &Path, cache: &Path) -> Child {
-    controller_on(kubeconfig, cache, "")
+    controller_with(kubeconfig, cache, &["--metrics-addr", ""])
 }
 
 fn controller_on(kubeconfig: &Path, cache: &Path, metrics_addr: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_waybill"))
-        .args(["controller", "--metrics-addr", metrics_addr, "--kubeconfig"])
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start waybill controller")
+    controller_with(kubeconfig, cache, &["--metrics-addr", metrics_addr])
 }
 
 fn elected(kubeconfig: &Path, cache: &Path, instance: &str) -> Child {
+    let lease = ["--leader-elect", "--leader-elect-namespace", "default", "--instance", instance];
+    let timings = ["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s"];
+    let rest = ["--leader-elect-retry-period", "300ms", "--metrics-addr", ""];
+    controller_with(kubeconfig, cache, &[&lease[..], &timings[..], &rest[..]].concat())
+}
+
+/// `waybill controller` against the stand-in, with its own Git cache and `extra` arguments.
+fn controller_with(kubeconfig: &Path, cache: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_waybill"))
-        .args(["controller", "--leader-elect", "--leader-elect-namespace", "default", "--instance", instance])
-        .args(["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s"])
-        .args(["--leader-elect-retry-period", "300ms", "--metrics-addr", "", "--kubeconfig"])
+        .arg("controller")
+        .args(extra)
+        .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(cache)

@@ -3,13 +3,10 @@
 //! harness's API, so the scenario files of `crates/local/tests/scenarios/` run unchanged on both.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use waybill_core::api::*;
 use waybill_core::{AnyObject, Kind, Resource};
 use waybill_engine::{ControlPlane, Engine, EngineConfig, Event, EventType};
 use waybill_kube::{ControllerOptions, KubeControlPlane};
@@ -31,6 +28,12 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
+impl Repositories for Harness {
+    fn root(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
 impl Harness {
     pub fn new() -> Harness {
         waybill_stores::init();
@@ -50,19 +53,6 @@ impl Harness {
         };
         let engine = Arc::new(Engine::new(store.clone(), config));
         Harness { dir, api, client, store, engine }
-    }
-
-    /// Path of the bare repository of GitStateStore `name`.
-    pub fn repo_path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.git"))
-    }
-
-    /// A GitStateStore writing to a local bare repository named after it.
-    pub fn git_store(&self, name: &str) -> GitStateStore {
-        GitStateStore::new(
-            name,
-            GitStateStoreSpec { url: self.repo_path(name).display().to_string(), ..Default::default() },
-        )
     }
 
     /// Applies an object as `kubectl apply` would: created if new, otherwise its labels, annotations
@@ -169,19 +159,6 @@ impl Harness {
 
     pub fn event_messages(&self, kind: Kind, namespace: &str, name: &str) -> Vec<String> {
         self.events(kind, namespace, name).into_iter().map(|e| e.message).collect()
-    }
-
-    /// Files on `main` of store `name`: path → content.
-    pub fn files(&self, store: &str) -> BTreeMap<String, String> {
-        files_at(&self.repo_path(store), "main")
-    }
-
-    pub fn commits(&self, store: &str) -> usize {
-        commit_messages(&self.repo_path(store), "main").len()
-    }
-
-    pub fn last_commit_message(&self, store: &str) -> String {
-        commit_messages(&self.repo_path(store), "main").into_iter().next().unwrap_or_default()
     }
 
     /// Every object the API server holds of the Waybill kinds.

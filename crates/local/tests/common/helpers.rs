@@ -8,6 +8,39 @@ use std::path::Path;
 use waybill_core::api::*;
 use waybill_core::meta::{Condition, find_condition};
 
+/// What both harnesses share: a bare repository per GitStateStore below the test's directory, and
+/// the readers of its files and commits.
+pub trait Repositories {
+    /// The test's directory.
+    fn root(&self) -> &Path;
+
+    /// Path of the bare repository of GitStateStore `name`.
+    fn repo_path(&self, name: &str) -> std::path::PathBuf {
+        self.root().join(format!("{name}.git"))
+    }
+
+    /// A GitStateStore writing to a local bare repository named after it.
+    fn git_store(&self, name: &str) -> GitStateStore {
+        GitStateStore::new(
+            name,
+            GitStateStoreSpec { url: self.repo_path(name).display().to_string(), ..Default::default() },
+        )
+    }
+
+    /// Files on `main` of store `name`: path → content.
+    fn files(&self, store: &str) -> BTreeMap<String, String> {
+        files_at(&self.repo_path(store), "main")
+    }
+
+    fn commits(&self, store: &str) -> usize {
+        commit_messages(&self.repo_path(store), "main").len()
+    }
+
+    fn last_commit_message(&self, store: &str) -> String {
+        commit_messages(&self.repo_path(store), "main").into_iter().next().unwrap_or_default()
+    }
+}
+
 /// Every file on `branch` of the repository at `repo`.
 pub fn files_at(repo: &Path, branch: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();

@@ -2,11 +2,8 @@
 //! per state store on the local disk.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use waybill_core::api::*;
 use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
 use waybill_engine::{ControlPlane, Engine, EngineConfig, Event};
 use waybill_local::objects::ObjectStore;
@@ -23,6 +20,12 @@ pub struct Harness {
     started: bool,
 }
 
+impl Repositories for Harness {
+    fn root(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
 impl Harness {
     pub fn new() -> Harness {
         waybill_stores::init();
@@ -37,19 +40,6 @@ impl Harness {
         let engine = Arc::new(Engine::new(store.clone(), config));
         let runner = Runner::new(engine.clone());
         Harness { dir, store, engine, runner, started: false }
-    }
-
-    /// Path of the bare repository of GitStateStore `name`.
-    pub fn repo_path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.git"))
-    }
-
-    /// A GitStateStore writing to a local bare repository named after it.
-    pub fn git_store(&self, name: &str) -> GitStateStore {
-        GitStateStore::new(
-            name,
-            GitStateStoreSpec { url: self.repo_path(name).display().to_string(), ..Default::default() },
-        )
     }
 
     /// Admits an object as if it came from a manifest.
@@ -91,19 +81,6 @@ impl Harness {
 
     pub fn event_messages(&self, kind: Kind, namespace: &str, name: &str) -> Vec<String> {
         self.events(kind, namespace, name).into_iter().map(|e| e.message).collect()
-    }
-
-    /// Files on `main` of store `name`: path → content.
-    pub fn files(&self, store: &str) -> BTreeMap<String, String> {
-        files_at(&self.repo_path(store), "main")
-    }
-
-    pub fn commits(&self, store: &str) -> usize {
-        commit_messages(&self.repo_path(store), "main").len()
-    }
-
-    pub fn last_commit_message(&self, store: &str) -> String {
-        commit_messages(&self.repo_path(store), "main").into_iter().next().unwrap_or_default()
     }
 
     pub fn snapshot(&self) -> Vec<AnyObject> {
