@@ -195,9 +195,7 @@ async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_fin
     eventually("the metrics answer", Duration::from_secs(10), || http_get(&metrics_addr, "/healthz").is_some()).await;
     assert_eq!(http_get(&metrics_addr, "/healthz").map(|r| r.0), Some(200));
     assert_eq!(http_get(&metrics_addr, "/readyz").map(|r| r.0), Some(200));
-    let (code, metrics) = http_get(&metrics_addr, "/metrics").expect("a scrape");
-    assert_eq!(code, 200);
-    for expected in [
+    let expected = [
         r#"kratix_workplacement_writes_total{result="success",promise="p",resource="w299",destination="worker-1"} 1"#,
         r#"kratix_workplacement_outcomes_total{result="scheduled",promise="p",resource="w299",namespace="default",destination="worker-1"}"#,
         r#"waybill_reconciles_total{kind="WorkPlacement"}"#,
@@ -205,7 +203,13 @@ async fn sigterm_in_the_middle_of_a_burst_stops_cleanly_and_a_new_controller_fin
         r#"waybill_store_commits_total{kind="GitStateStore",name="default"}"#,
         "waybill_leader 1",
         "# EOF",
-    ] {
+    ];
+    // Files land before the reconciles that wrote them return and are counted: scrape until they are.
+    let scrape = || http_get(&metrics_addr, "/metrics").filter(|(code, _)| *code == 200).map(|(_, body)| body);
+    let complete = |m: &str| expected.iter().all(|e| m.contains(e));
+    eventually("the scrape shows the burst", Duration::from_secs(10), || scrape().is_some_and(|m| complete(&m))).await;
+    let metrics = scrape().expect("a scrape");
+    for expected in expected {
         assert!(metrics.contains(expected), "the scrape has {expected}:\n{metrics}");
     }
     sigterm(&second);

@@ -25,26 +25,28 @@ fn embedded_run_serves_metrics_and_probes_on_metrics_addr() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start waybill run");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let metrics = loop {
-        if let Some((200, body)) = http_get(&addr, "/metrics")
-            && body.contains(r#"kratix_workplacement_writes_total{result="success""#)
-        {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "no placement write showed in /metrics within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(http_get(&addr, "/healthz").map(|r| r.0), Some(200));
-    assert_eq!(http_get(&addr, "/readyz").map(|r| r.0), Some(200));
-    assert_eq!(http_get(&addr, "/nope").map(|r| r.0), Some(404));
-    for expected in [
+    let expected = [
         r#"kratix_workplacement_writes_total{result="success",promise="p",resource="r",destination="d"} 1"#,
         r#"kratix_workplacement_outcomes_total{result="scheduled",promise="p",resource="r",namespace="default",destination="d"}"#,
         r#"waybill_store_commits_total{kind="GitStateStore",name="s"}"#,
         r#"waybill_reconciles_total{kind="Destination"}"#,
         r#"waybill_store_pending_changes{kind="GitStateStore",name="s"} 0"#,
-    ] {
+    ];
+    // Scrape until the run's writes and reconciles are all counted.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let metrics = loop {
+        if let Some((200, body)) = http_get(&addr, "/metrics")
+            && expected.iter().all(|e| body.contains(e))
+        {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the placement write did not show in /metrics within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(http_get(&addr, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(&addr, "/readyz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(&addr, "/nope").map(|r| r.0), Some(404));
+    for expected in expected {
         assert!(metrics.contains(expected), "the scrape has {expected}:\n{metrics}");
     }
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
