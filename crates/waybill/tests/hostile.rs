@@ -388,3 +388,37 @@ fn a_tarpit_remote_is_reported_unreachable() {
     assert!(text(&out).contains("StateStoreUnreachable"), "{}", text(&out));
     assert!(site.files().contains_key("dev-cluster/dependencies/kratix-canary-namespace.yaml"), "the others converged");
 }
+
+/// A Waybill killed while it moved the branch leaves `refs/heads/main.lock` behind (libgit2 creates it,
+/// then renames it over the ref). The next Waybill recovers that lock, because the marker the killed
+/// writer left names it; a lock with no marker belongs to another program and is reported, not removed.
+#[test]
+fn a_branch_lock_left_by_a_killed_waybill_is_recovered_and_a_foreign_one_is_respected() {
+    let extra = "apiVersion: platform.kratix.io/v1alpha1\nkind: Work\nmetadata: {name: extra, namespace: default}\n\
+                 spec:\n  promiseName: p\n  resourceName: extra\n  workloadGroups:\n  - destinationSelectors: \
+                 [{matchLabels: {environment: dev}}]\n    workloads:\n    - filepath: extra.yaml\n      content: \"x: 1\"\n";
+    for (killed_waybill, want) in [(true, 0), (false, 2)] {
+        let site = Site::quickstart();
+        assert_eq!(code(&site.run_once()), 0);
+        let lock = site.repo().join("refs/heads/main.lock");
+        std::fs::write(&lock, b"").unwrap();
+        if killed_waybill {
+            std::fs::write(site.repo().join("waybill-ref-update"), "refs/heads/main.lock\n").unwrap();
+        }
+        let commits = site.commits();
+        site.write("extra.yaml", extra);
+
+        let out = site.run_once();
+
+        assert_eq!(code(&out), want, "killed_waybill={killed_waybill}: {}", text(&out));
+        if killed_waybill {
+            assert!(!lock.exists(), "the killed writer's lock is removed");
+            assert_eq!(site.commits(), commits + 1);
+            assert!(site.files().keys().any(|k| k.ends_with("/extra.yaml")), "{:?}", site.files().keys());
+        } else {
+            assert!(lock.exists(), "another program's lock is never removed");
+            assert!(text(&out).contains("refs/heads/main.lock exists"), "{}", text(&out));
+            assert_eq!(site.commits(), commits);
+        }
+    }
+}

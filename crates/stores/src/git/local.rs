@@ -7,6 +7,7 @@ use waybill_core::changeset::ChangeSet;
 use waybill_core::layout::StorePath;
 
 use super::commit::{self, git_err};
+use super::ref_guard::{RefGuard, lock_of};
 use super::{GitSettings, Repo, diff_commits, list_at, objects_to_memory, read_at, tip};
 use crate::error::StoreError;
 use crate::port::{Applied, FileChange};
@@ -22,6 +23,8 @@ pub(super) struct LocalRepo {
     settings: GitSettings,
     /// Plan mode: the branch as it was, and the virtual tip built on it.
     dry: Option<(Option<Oid>, Option<Oid>)>,
+    /// Every move of the branch goes through it, so a killed Waybill's lock file is recovered.
+    guard: RefGuard,
     _scratch: Option<ScratchDir>,
 }
 
@@ -91,7 +94,8 @@ impl LocalRepo {
             }
             None
         };
-        Ok(LocalRepo { repo, refname, settings, dry, _scratch: scratch })
+        let guard = RefGuard::new(repo.path());
+        Ok(LocalRepo { repo, refname, settings, dry, guard, _scratch: scratch })
     }
 
     fn current(&self) -> Result<Option<Oid>, StoreError> {
@@ -117,10 +121,10 @@ impl Repo for LocalRepo {
                 *virtual_tip = Some(new);
                 return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes, ..Applied::default() });
             }
-            let moved = match parent {
+            let moved = self.guard.run(&[lock_of(&self.refname)], || match parent {
                 Some(old) => self.repo.reference_matching(&self.refname, new, true, old, "waybill: commit"),
                 None => self.repo.reference(&self.refname, new, false, "waybill: commit"),
-            };
+            })?;
             match moved {
                 Ok(_) => {
                     return Ok(Applied {

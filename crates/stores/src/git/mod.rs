@@ -12,6 +12,7 @@ pub mod known_hosts;
 mod local;
 pub mod location;
 mod pack;
+mod ref_guard;
 mod remote;
 pub mod tls;
 pub mod tree;

@@ -11,6 +11,7 @@ use waybill_core::layout::StorePath;
 use super::auth::{Access, Diagnosis};
 use super::commit::{self, git_err};
 use super::local::init_bare;
+use super::ref_guard::{RefGuard, lock_of};
 use super::{GitSettings, Repo, diff_commits, list_at, objects_to_memory, read_at, tip};
 use crate::error::StoreError;
 use crate::port::{Applied, FileChange};
@@ -47,6 +48,8 @@ pub(super) struct RemoteRepo {
     access: Access,
     options: RemoteOptions,
     tracking: String,
+    /// Every ref update in the cache goes through it, so a killed Waybill's lock file is recovered.
+    guard: RefGuard,
     last_fetch: Option<Instant>,
     dry: Option<(Option<Oid>, Option<Oid>)>,
     _scratch: Option<tempfile::TempDir>,
@@ -122,6 +125,7 @@ impl RemoteRepo {
             }
         };
         let tracking = format!("refs/remotes/origin/{}", settings.branch);
+        let guard = RefGuard::new(repo.path());
         let mut me = RemoteRepo {
             repo,
             url: url.to_string(),
@@ -129,6 +133,7 @@ impl RemoteRepo {
             access,
             options,
             tracking,
+            guard,
             last_fetch: None,
             dry: None,
             _scratch: scratch,
@@ -154,8 +159,9 @@ impl RemoteRepo {
         opts.prune(FetchPrune::On);
         opts.download_tags(AutotagOption::None);
         let refspec = format!("+refs/heads/{b}:refs/remotes/origin/{b}", b = self.settings.branch);
-        remote
-            .fetch(&[refspec.as_str()], Some(&mut opts), None)
+        let locks = [lock_of(&self.tracking), "FETCH_HEAD.lock".to_string()];
+        self.guard
+            .run(&locks, || remote.fetch(&[refspec.as_str()], Some(&mut opts), None))?
             .map_err(|e| classify("failed to fetch latest remote state", &e, &diagnosis))?;
         self.last_fetch = Some(Instant::now());
         Ok(())
@@ -227,16 +233,18 @@ impl Repo for RemoteRepo {
                 return Ok(Applied { version: Some(new.to_string()), outcomes: built.outcomes, ..Applied::default() });
             }
             let local = self.settings.refname();
-            self.repo
-                .reference(&local, new, true, "waybill: commit")
+            self.guard
+                .run(&[lock_of(&local)], || self.repo.reference(&local, new, true, "waybill: commit"))?
                 .map_err(|e| git_err("update the local branch", e))?;
             let pushing = std::time::Instant::now();
             let pushed = self.reachable(|r| r.push())?;
             tracing::debug!(elapsed = ?pushing.elapsed(), "pushed");
             match pushed {
                 None => {
-                    self.repo
-                        .reference(&self.tracking, new, true, "waybill: pushed")
+                    self.guard
+                        .run(&[lock_of(&self.tracking)], || {
+                            self.repo.reference(&self.tracking, new, true, "waybill: pushed")
+                        })?
                         .map_err(|e| git_err("record the pushed commit", e))?;
                     return Ok(Applied {
                         version: Some(new.to_string()),
