@@ -11,8 +11,17 @@ use waybill_core::{AnyObject, Kind, ObjectRef};
 use crate::manifests::{self, Loaded};
 use crate::occupancy::{self, Occupant};
 
-/// Problems in `paths` (files, or directories walked like a platform), one line each.
-pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
+/// What `validate` found: problems make the manifests invalid; warnings name references to objects
+/// that are not among the given files (they may be applied separately, so Kratix's webhook admits such
+/// a Destination with a warning too).
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Problems and warnings in `paths` (files, or directories walked like a platform), one line each.
+pub fn validate_paths(paths: &[PathBuf]) -> Findings {
     let cwd = std::env::current_dir().unwrap_or_default();
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -31,12 +40,14 @@ pub fn validate_paths(paths: &[PathBuf]) -> Vec<String> {
     let loaded = manifests::load_files(&files, &cwd);
     problems.extend(unreadable.problems.iter().map(ToString::to_string));
     problems.extend(loaded.problems.iter().map(ToString::to_string));
-    problems.extend(cross_checks(&loaded, &cwd));
-    problems
+    let mut warnings = Vec::new();
+    problems.extend(cross_checks(&loaded, &cwd, &mut warnings));
+    Findings { problems, warnings }
 }
 
-/// Relative local store URLs are resolved against `base_dir` (the current directory).
-fn cross_checks(loaded: &Loaded, base_dir: &std::path::Path) -> Vec<String> {
+/// Relative local store URLs are resolved against `base_dir` (the current directory). Missing
+/// references go to `warnings`.
+fn cross_checks(loaded: &Loaded, base_dir: &std::path::Path, warnings: &mut Vec<String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut defined: BTreeMap<ObjectRef, &str> = BTreeMap::new();
     for (obj, file) in &loaded.objects {
@@ -61,8 +72,9 @@ fn cross_checks(loaded: &Loaded, base_dir: &std::path::Path) -> Vec<String> {
                 {
                     let store = ObjectRef::cluster(k.kind(), &r.name);
                     if !exists(&store) {
-                        out.push(format!(
-                            "{file} ({}): spec.stateStoreRef: {} {:?} is not defined in the given manifests",
+                        // Kratix's webhook wording: `referenced <Kind> "<name>" does not exist`.
+                        warnings.push(format!(
+                            "{file} ({}): spec.stateStoreRef: referenced {} {:?} does not exist in the given manifests",
                             obj.object_ref(),
                             r.kind,
                             r.name
@@ -80,8 +92,8 @@ fn cross_checks(loaded: &Loaded, base_dir: &std::path::Path) -> Vec<String> {
                 if let Some(s) = secret.filter(|s| !s.name.is_empty()) {
                     let r = ObjectRef::new(Kind::Secret, s.effective_namespace(), &s.name);
                     if !exists(&r) {
-                        out.push(format!(
-                            "{file} ({}): spec.secretRef: Secret {:?} in namespace {:?} is not defined in the given manifests",
+                        warnings.push(format!(
+                            "{file} ({}): spec.secretRef: referenced Secret {:?} in namespace {:?} does not exist in the given manifests",
                             obj.object_ref(),
                             s.name,
                             s.effective_namespace()

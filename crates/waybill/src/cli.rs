@@ -46,6 +46,9 @@ pub enum Command {
     /// Show every object with its conditions (reads the state a run left; never blocks a run).
     Status(StatusArgs),
     /// Check manifests: exits 1 with one line per problem, 0 when all are valid.
+    ///
+    /// A reference to a state store or Secret that is not among the given files is a warning, not a
+    /// problem (it may be applied separately; Kratix admits such a Destination with a warning too).
     Validate(ValidateArgs),
     /// Show, per state store, the files a run would write or delete. Writes nothing.
     Plan(PlanArgs),

@@ -327,15 +327,22 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
 }
 
 fn validate(args: ValidateArgs) -> u8 {
-    let problems = waybill_local::validate::validate_paths(&args.paths);
-    for p in &problems {
+    let found = waybill_local::validate::validate_paths(&args.paths);
+    for p in &found.problems {
         outln!("{p}");
     }
-    if problems.is_empty() {
-        errln!("all manifests are valid");
+    for w in &found.warnings {
+        outln!("warning: {w}");
+    }
+    let warned = match found.warnings.len() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    };
+    if found.problems.is_empty() {
+        errln!("all manifests are valid{warned}");
         0
     } else {
-        errln!("{} problem(s)", problems.len());
+        errln!("{} problem(s){warned}", found.problems.len());
         1
     }
 }

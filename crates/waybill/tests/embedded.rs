@@ -296,3 +296,31 @@ fn version_names_the_commit_it_was_built_from() {
     let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
     assert_eq!(version.trim(), format!("waybill {} (commit {head})", env!("CARGO_PKG_VERSION")));
 }
+
+/// Kratix admits a Destination whose state store does not exist yet, with a warning: `validate` over a
+/// subset of the manifests warns about the missing store and Secret, names the file, and exits 0.
+#[test]
+fn validate_warns_about_references_outside_the_given_files_and_exits_zero() {
+    let site = Site::quickstart();
+    let destinations = site.platform.join("destinations.yaml");
+    let out = site.waybill(&["validate", destinations.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert!(!warnings.is_empty(), "{stdout}");
+    assert!(
+        warnings.iter().all(|w| w.contains("destinations.yaml")
+            && w.contains("spec.stateStoreRef: referenced ")
+            && w.ends_with("does not exist in the given manifests")),
+        "{warnings:?}"
+    );
+    assert!(text(&out).contains(&format!("all manifests are valid, {} warning(s)", warnings.len())), "{}", text(&out));
+
+    // A real problem next to a warning still fails.
+    site.write("bad.yaml", "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: d}\nspec:\n  cleanup: sometimes\n  stateStoreRef: {kind: GitStateStore, name: default}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: e}\nspec:\n  stateStoreRef: {kind: GitStateStore, name: elsewhere}\n");
+    let out = site.waybill(&["validate", site.platform.join("bad.yaml").to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("spec.cleanup: must be one of none, all"), "{}", text(&out));
+    assert!(text(&out).contains("warning: ") && text(&out).contains("\"elsewhere\" does not exist"), "{}", text(&out));
+    assert!(text(&out).contains("1 problem(s), 1 warning(s)"), "{}", text(&out));
+}
