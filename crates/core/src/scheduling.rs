@@ -49,6 +49,9 @@ impl Operation {
 pub struct PlannedPlacement {
     pub placement: WorkPlacement,
     pub misplaced: bool,
+    /// The target Destination no longer exists: the placement stays misplaced until someone deletes
+    /// it (Kratix never moves it), so the reconciler says so in plain words.
+    pub target_gone: bool,
     pub operation: Operation,
 }
 
@@ -136,6 +139,7 @@ fn choose<'a>(work: &Work, group_id: &str, candidates: &[&'a Destination]) -> Op
 pub fn plan(work: &Work, destinations: &[Destination], existing: &[WorkPlacement]) -> Plan {
     let mut out = Plan::default();
     let dry_run = is_dry_run(work);
+    let existing_destinations: BTreeSet<&str> = destinations.iter().map(|d| d.metadata.name.as_str()).collect();
     for group in &work.spec.workload_groups {
         let id = group.effective_id();
         let selector = if dry_run {
@@ -184,7 +188,8 @@ pub fn plan(work: &Work, destinations: &[Destination], existing: &[WorkPlacement
                 Some(c) if c.metadata == desired.metadata && c.spec == desired.spec => Operation::Unchanged,
                 Some(_) => Operation::Updated,
             };
-            out.placements.push(PlannedPlacement { placement: desired, misplaced, operation });
+            let target_gone = !existing_destinations.contains(target.as_str());
+            out.placements.push(PlannedPlacement { placement: desired, misplaced, target_gone, operation });
         }
         out.groups.push((id, if any_misplaced { GroupOutcome::Misplaced } else { GroupOutcome::Scheduled }));
     }

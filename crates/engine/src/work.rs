@@ -220,6 +220,16 @@ impl<C: ControlPlane> Engine<C> {
             );
             self.event(&stored.object_ref(), Event::warning("DestinationSelectorMismatch", msg)).await;
         }
+        if changed && misplaced && planned.target_gone {
+            // Kratix's conditions only speak of selectors; say plainly why, and what moves the Work.
+            let msg = format!(
+                "Destination {:?} no longer exists; WorkPlacement {ns}/{name} stays misplaced until it is deleted, \
+                 which lets the Work be scheduled again (README: Misplaced Works)",
+                stored.spec.target_destination_name
+            );
+            self.event(&stored.object_ref(), Event::warning("DestinationNotFound", msg.clone())).await;
+            self.event(&work.object_ref(), Event::warning("DestinationNotFound", msg)).await;
+        }
         Ok(after.or(Some(stored)))
     }
 

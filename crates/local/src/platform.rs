@@ -172,6 +172,18 @@ impl Platform {
         Ok(())
     }
 
+    /// Deletes a WorkPlacement, as `kubectl delete workplacement` does: its finalizers then run on the
+    /// next reconcile (files removed if its Destination still exists), and its Work is scheduled afresh.
+    /// The way to move a Work off a misplaced placement in embedded mode (README: Misplaced Works).
+    pub async fn delete_placement(&self, namespace: &str, name: &str) -> Result<()> {
+        use waybill_engine::ControlPlane;
+        match self.engine.cp.delete::<waybill_core::api::WorkPlacement>(namespace, name).await {
+            Ok(()) => Ok(()),
+            Err(waybill_engine::CpError::NotFound(_)) => Err(LocalError::NoPlacement(format!("{namespace}/{name}"))),
+            Err(e) => Err(LocalError::Engine(e.into())),
+        }
+    }
+
     /// The status view of what this process holds.
     pub fn status(&self) -> StatusView {
         self.engine.cp.view()

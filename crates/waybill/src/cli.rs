@@ -187,8 +187,23 @@ pub struct RunArgs {
     /// applies at once. 0 deletes at once.
     #[arg(long, default_value = "3s", value_parser = parse_duration, env = "WAYBILL_SETTLE")]
     pub settle: Duration,
+    /// Delete this WorkPlacement (NAMESPACE/NAME) before reconciling, as `kubectl delete workplacement`
+    /// does: a misplaced placement (its Destination relabelled or gone) is let go and its Work is
+    /// scheduled afresh. Its files are removed only if its Destination still exists. Repeatable.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_namespaced)]
+    pub delete_placement: Vec<(String, String)>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// Parses `NAMESPACE/NAME`.
+pub fn parse_namespaced(text: &str) -> Result<(String, String), String> {
+    match text.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("expected NAMESPACE/NAME (e.g. default/my-work.dev-5058f), not {text:?}")),
+    }
 }
 
 /// Size limits on what a Work may write (a larger placement fails with InvalidWorkloadContent).

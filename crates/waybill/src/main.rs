@@ -256,6 +256,10 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     for p in &report.problems {
         errln!("problem: {p}");
     }
+    for (namespace, name) in &args.delete_placement {
+        platform.delete_placement(namespace, name).await?;
+        errln!("waybill: deleting WorkPlacement {namespace}/{name}");
+    }
     let empty = platform.status().rows.is_empty() && report.problems.is_empty();
     if empty {
         errln!(

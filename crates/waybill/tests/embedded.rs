@@ -324,3 +324,41 @@ fn validate_warns_about_references_outside_the_given_files_and_exits_zero() {
     assert!(text(&out).contains("warning: ") && text(&out).contains("\"elsewhere\" does not exist"), "{}", text(&out));
     assert!(text(&out).contains("1 problem(s), 1 warning(s)"), "{}", text(&out));
 }
+
+/// A resource request whose Destination is deleted stays misplaced (Kratix never moves it); the run
+/// says why at the default log level, and `run --delete-placement` moves it, as deleting the
+/// WorkPlacement does in Kratix (README: Misplaced Works).
+#[test]
+fn a_work_on_a_deleted_destination_is_explained_and_moved_by_deleting_its_placement() {
+    let site = Site::quickstart();
+    assert_eq!(code(&site.run_once()), 0);
+    let destinations = std::fs::read_to_string(site.platform.join("destinations.yaml")).unwrap();
+    let renamed = destinations
+        .replace("name: prod-cluster", "name: prod-2")
+        .replace("path: clusters/prod\n", "path: clusters/prod-2\n");
+    site.write("destinations.yaml", &renamed);
+    let placement = "default/redis-my-redis-instance-configure.prod-cluster-5058f";
+    let dir = site.dir_arg();
+
+    let out = site.waybill(&["run", "--once", "--quiet", "--settle", "0", "--platform", dir]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("Destination \"prod-cluster\" no longer exists"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("WorkPlacement {placement} stays misplaced")), "{}", text(&out));
+
+    let out = site.waybill(&["run", "--once", "--quiet", "--platform", dir, "--delete-placement", placement]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains(&format!("deleting WorkPlacement {placement}")), "{}", text(&out));
+    let files = site.files();
+    assert!(files.keys().any(|k| k.starts_with("clusters/prod-2/resources/")), "{:?}", files.keys());
+
+    let out = site.waybill(&["run", "--once", "--quiet", "--platform", dir, "--delete-placement", placement]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("failed to delete WorkPlacement {placement}: it does not exist")),
+        "{}",
+        text(&out)
+    );
+    let out = site.waybill(&["run", "--once", "--platform", dir, "--delete-placement", "no-slash"]);
+    assert_eq!(code(&out), 2, "a usage error: {}", text(&out));
+    assert!(text(&out).contains("expected NAMESPACE/NAME"), "{}", text(&out));
+}

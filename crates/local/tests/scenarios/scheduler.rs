@@ -572,3 +572,42 @@ async fn a_selector_with_an_invalid_label_value_is_admitted_and_fails_to_schedul
         warning.message
     );
 }
+
+/// Kratix leaves a resource request's placement on a deleted Destination misplaced for good, with a
+/// message about selectors. Waybill keeps those conditions and also says, on the placement and the
+/// Work, that the Destination is gone and that deleting the placement moves the Work; it then does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placement_on_a_deleted_destination_says_so_and_moves_once_deleted() {
+    let mut h = Harness::new();
+    fleet(&h);
+    h.apply(rr_work(&[("environment", "dev")]));
+    h.converge().await;
+    let first = placements(&h, "default", "rr-work-name").await.remove(0);
+    let gone = first.spec.target_destination_name.clone();
+    let other = if gone == "dev-1" { "dev-2" } else { "dev-1" };
+
+    h.remove::<Destination>("", &gone);
+    h.converge().await;
+
+    let p: WorkPlacement = h.get("default", &first.metadata.name).await.expect("the placement stays");
+    assert_eq!(ready_of(p.conditions()), Some(("False".into(), "Misplaced".into(), "Misplaced".into())));
+    let want = format!(
+        "Destination {gone:?} no longer exists; WorkPlacement default/{} stays misplaced until it is deleted, \
+         which lets the Work be scheduled again (README: Misplaced Works)",
+        first.metadata.name
+    );
+    let on_placement = h.events(Kind::WorkPlacement, "default", &first.metadata.name);
+    assert!(on_placement.iter().any(|e| e.reason == "DestinationNotFound" && e.message == want), "{on_placement:?}");
+    let on_work = h.events(Kind::Work, "default", "rr-work-name");
+    assert!(on_work.iter().any(|e| e.reason == "DestinationNotFound" && e.message == want), "{on_work:?}");
+    let w: Work = h.get("default", "rr-work-name").await.unwrap();
+    assert_eq!(ready_of(w.conditions()).map(|r| r.2), Some("Misplaced".into()), "Kratix's contract is kept");
+
+    h.remove::<WorkPlacement>("default", &first.metadata.name);
+    h.converge().await;
+
+    let now = placements(&h, "default", "rr-work-name").await;
+    assert_eq!(targets(&now), vec![other.to_string()], "the Work moved to the Destination that is left");
+    let w: Work = h.get("default", "rr-work-name").await.unwrap();
+    assert_eq!(ready_of(w.conditions()).map(|r| r.2), Some("Ready".into()));
+}
