@@ -207,22 +207,40 @@ fn a_manifest_broken_after_it_was_accepted_keeps_its_object_and_files() {
 
 #[test]
 fn an_invalid_update_shows_a_false_condition_and_keeps_the_last_accepted_spec() {
-    let site = Site::quickstart();
-    assert_eq!(code(&site.run_once()), 0);
-    let dests = std::fs::read_to_string(site.platform.join("destinations.yaml")).unwrap();
-    site.write("destinations.yaml", &dests.replace("mode: none", "mode: flat"));
-    let out = site.run_once();
-    assert_eq!(code(&out), 2);
-    let status = site.waybill(&["status", "--platform", site.platform.to_str().unwrap(), "-o", "json"]);
-    let list: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    let terraform =
-        list["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "terraform").unwrap().clone();
-    let ready =
-        terraform["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
-    assert_eq!(ready["status"], "False");
-    assert_eq!(ready["reason"], "InvalidManifest");
-    assert!(ready["message"].as_str().unwrap().contains("spec.filepath.mode"));
-    assert!(site.files().contains_key("terraform/redis-operator-namespace.yaml"));
+    // An unknown mode is invalid; a valid but different one is refused because the mode is immutable
+    // (Kratix's CRD rule `self == oldSelf`). Either way the Destination says so and keeps its layout.
+    for (mode, says) in [
+        ("mode: flat", "spec.filepath.mode"),
+        (
+            "mode: nestedByMetadata",
+            "spec.filepath.mode: is immutable: it is none and cannot become nestedByMetadata; delete the Destination",
+        ),
+    ] {
+        let site = Site::quickstart();
+        assert_eq!(code(&site.run_once()), 0);
+        let dests = std::fs::read_to_string(site.platform.join("destinations.yaml")).unwrap();
+        site.write("destinations.yaml", &dests.replace("mode: none", mode));
+        let out = site.run_once();
+        assert_eq!(code(&out), 2, "{mode}: {}", text(&out));
+        assert!(text(&out).contains(says), "{mode}: {}", text(&out));
+        let status = site.waybill(&["status", "--platform", site.platform.to_str().unwrap(), "-o", "json"]);
+        let list: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let terraform =
+            list["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "terraform").unwrap().clone();
+        let ready = terraform["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap()
+            .clone();
+        assert_eq!(ready["status"], "False", "{mode}");
+        assert_eq!(ready["reason"], "InvalidManifest", "{mode}");
+        assert!(ready["message"].as_str().unwrap().contains(says), "{mode}: {ready}");
+        // The accepted layout stays in effect: nothing moved to nestedByMetadata's directories.
+        assert!(site.files().contains_key("terraform/redis-operator-namespace.yaml"), "{mode}");
+        assert!(!site.files().keys().any(|k| k.starts_with("terraform/dependencies/")), "{mode}");
+    }
 }
 
 #[test]
