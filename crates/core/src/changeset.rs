@@ -2,7 +2,7 @@
 //! (`none`-mode) operations into plain puts and deletes against the store's current content.
 //!
 //! Operations are declarative so a store's writer can re-apply a pending change set on a newer tip
-//! (difference 5) and coalesce many of them into one commit (difference 4).
+//! (compatibility D5) and coalesce many of them into one commit (compatibility D4).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,9 +40,12 @@ pub enum Op {
     ReplaceDir { dir: StorePath, files: Vec<(StorePath, Blob)> },
     /// The `none`-mode write: put `files`, delete what the previous `state_file` listed and `files` no
     /// longer has, and record `files` in `state_file`. Old entries are re-based under `dir`.
-    PutTracked { dir: StorePath, state_file: StorePath, files: Vec<(StorePath, Blob)> },
+    ///
+    /// `slash`: the Destination's path starts with `/`, so the entries do too, as Kratix writes them
+    /// (docs/compatibility.md).
+    PutTracked { dir: StorePath, state_file: StorePath, files: Vec<(StorePath, Blob)>, slash: bool },
     /// The `none`-mode deletion: delete what `state_file` lists, then the state file. A missing state file
-    /// means nothing was written (difference 14). Listed files in `keep` stay: another placement now
+    /// means nothing was written (compatibility D14). Listed files in `keep` stay: another placement now
     /// writes them.
     DeleteTracked { dir: StorePath, state_file: StorePath, keep: Vec<StorePath> },
 }
@@ -104,7 +107,9 @@ pub fn expand(op: &Op, previous: Option<&[u8]>) -> Result<Vec<Step>, StateFileEr
             steps.extend(files.iter().map(|(p, c)| Step::Put(p.clone(), c.clone())));
             steps
         }
-        Op::PutTracked { dir, state_file, files } => expand_put_tracked(dir, state_file, files, previous)?,
+        Op::PutTracked { dir, state_file, files, slash } => {
+            expand_put_tracked(dir, state_file, files, *slash, previous)?
+        }
         Op::DeleteTracked { dir, state_file, keep } => {
             let mut steps = expand_delete_tracked(dir, state_file, previous)?;
             steps.retain(|s| !matches!(s, Step::Delete(p) if keep.contains(p)));
@@ -118,6 +123,7 @@ pub fn expand_put_tracked(
     dir: &StorePath,
     state_file: &StorePath,
     files: &[(StorePath, Blob)],
+    slash: bool,
     previous: Option<&[u8]>,
 ) -> Result<Vec<Step>, StateFileError> {
     let new: BTreeSet<&StorePath> = files.iter().map(|(p, _)| p).collect();
@@ -131,7 +137,7 @@ pub fn expand_put_tracked(
         steps.push(Step::Put(path.clone(), content.clone()));
     }
     let listed: Vec<StorePath> = files.iter().map(|(p, _)| p.clone()).collect();
-    steps.push(Step::Put(state_file.clone(), Blob::from(statefile::render(&listed).into_bytes())));
+    steps.push(Step::Put(state_file.clone(), Blob::from(statefile::render(&listed, slash).into_bytes())));
     Ok(steps)
 }
 
@@ -175,8 +181,8 @@ fn previous_entries(dir: &StorePath, previous: Option<&[u8]>) -> Result<Vec<Stor
     Ok(out)
 }
 
-/// The commit message for a batch of change sets (difference 4): Kratix's own message for one change
-/// set; otherwise a count in the subject and one line per change set in the body.
+/// The commit message for a batch of change sets (compatibility D4): Kratix's own message for one
+/// change set; otherwise a count in the subject and one line per change set in the body.
 pub fn commit_message(sets: &[&ChangeSet]) -> String {
     match sets {
         [one] => format!("{} from: {}", one.action.as_str(), one.name),
@@ -204,13 +210,18 @@ mod tests {
 
     #[test]
     fn a_shrinking_placement_deletes_only_what_it_listed() {
-        // Scenario 67: old state file [banana, apple, fruit] → deletes banana and apple.
+        // Compatibility C6: old state file [banana, apple, fruit] → deletes banana and apple.
         let dir = p("test-path");
         let state = p("test-path/.kratix/default-test-work-placement.yaml");
         let files = vec![(p("test-path/fruit.yaml"), blob("a")), (p("test-path/file2.yaml"), blob("b"))];
-        let steps =
-            expand_put_tracked(&dir, &state, &files, Some(b"files:\n- banana.yaml\n- apple.yaml\n- fruit.yaml\n"))
-                .unwrap();
+        let steps = expand_put_tracked(
+            &dir,
+            &state,
+            &files,
+            false,
+            Some(b"files:\n- banana.yaml\n- apple.yaml\n- fruit.yaml\n"),
+        )
+        .unwrap();
         let deletes: Vec<&str> = steps
             .iter()
             .filter_map(|s| match s {

@@ -1,11 +1,11 @@
-//! Condition types, reasons and messages: Kratix's exact strings (§4 to §7), plus Waybill's own reasons
-//! for what Kratix does not report (differences 3, 9, 10, 17 and invalid manifests).
+//! Condition types, reasons and messages: Kratix's exact strings (compatibility C9 to C13), plus Waybill's
+//! own reasons for what Kratix does not report (compatibility D3, D9, D10, D17, D19, D28).
 
 pub const READY: &str = "Ready";
 pub const SCHEDULE_SUCCEEDED: &str = "ScheduleSucceeded";
 pub const WRITE_SUCCEEDED: &str = "WriteSucceeded";
 
-/// Destination reasons and messages (§4.2).
+/// Destination reasons and messages (compatibility C9).
 pub mod destination {
     pub const NOT_READY: &str = "DestinationNotReady";
     pub const NOT_READY_MSG: &str = "Destination is not ready";
@@ -23,7 +23,7 @@ pub mod destination {
     pub const DELETING: &str = "Deleting";
 }
 
-/// State store reasons and messages (§7).
+/// State store reasons and messages (compatibility C13).
 pub mod store {
     pub const READY: &str = "StateStoreReady";
     pub const READY_MSG: &str = "State store is ready";
@@ -39,7 +39,7 @@ pub mod store {
     pub const STATUS_NOT_READY: &str = "NotReady";
 }
 
-/// Work reasons and messages (§5.1, §5.2). The Ready messages are a contract.
+/// Work reasons and messages (compatibility C11). The Ready messages are a contract.
 pub mod work {
     pub const ALL_SCHEDULED: &str = "AllWorkplacementsScheduled";
     pub const ALL_SCHEDULED_MSG: &str = "All workplacements scheduled successfully";
@@ -54,7 +54,7 @@ pub mod work {
     pub const MSG_FAILING: &str = "Failing";
 }
 
-/// WorkPlacement reasons and messages (§5.6, §6.4), plus Waybill's path and content reasons.
+/// WorkPlacement reasons and messages (compatibility C12), plus Waybill's path and content reasons.
 pub mod placement {
     pub const SCHEDULED: &str = "ScheduledToDestination";
     pub const SCHEDULED_MSG: &str = "Scheduled to correct Destination";

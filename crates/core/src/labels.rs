@@ -12,7 +12,7 @@ pub const WORK_CLEANUP_FINALIZER: &str = "kratix.io/work-cleanup";
 pub const REPO_CLEANUP_FINALIZER: &str = "finalizers.workplacement.kratix.io/repo-cleanup";
 pub const DOT_FILES_CLEANUP_FINALIZER: &str = "finalizers.workplacement.kratix.io/kratix-dot-files-cleanup";
 
-/// Trace annotations whose existing placement values survive a Work annotation merge (§1.6).
+/// Trace annotations whose existing placement values survive a Work annotation merge (compatibility C10).
 pub const TRACE_ANNOTATIONS: [&str; 4] =
     ["kratix.io/trace-parent", "kratix.io/trace-state", "kratix.io/trace-timestamp", "kratix.io/trace-generation"];
 

@@ -1,8 +1,9 @@
 //! Where files go in a state store: destination directories, placement directories, canaries, the
-//! `.kratix` state files and aggregates (§3), all built with Go `filepath.Join` semantics.
+//! `.kratix` state files and aggregates (compatibility C3 to C7), all built with Go `filepath.Join`
+//! semantics.
 //!
 //! Every path handed to a store is a [`StorePath`]: relative to the store's root, clean, and never
-//! escaping the directory it was built under (difference 3). Anything else is a [`PathProblem`].
+//! escaping the directory it was built under (compatibility D3). Anything else is a [`PathProblem`].
 
 use std::fmt;
 
@@ -72,7 +73,7 @@ impl StorePath {
     }
 
     /// A state store's own `spec.path`: one leading `/` is dropped (as Kratix's Git writer does, and as
-    /// difference 2 asks of buckets), the rest must stay inside the store.
+    /// compatibility D2 asks of buckets), the rest must stay inside the store.
     pub fn from_store_path(raw: &str) -> Result<StorePath, PathProblem> {
         StorePath::root().join_dir(gopath::strip_one_leading_slash(raw))
     }
@@ -104,7 +105,7 @@ impl StorePath {
         Ok(self.append(&cleaned))
     }
 
-    /// Joins a workload's `filepath` below `self` with the rules of difference 3: not empty, not
+    /// Joins a workload's `filepath` below `self` with the rules of compatibility D3: not empty, not
     /// absolute, no NUL or backslash, and its normalised form must name a file inside `self`.
     pub fn join_file(&self, filepath: &str) -> Result<StorePath, PathProblem> {
         if filepath.is_empty() {
@@ -174,7 +175,8 @@ fn check_chars(raw: &str) -> Result<(), PathProblem> {
     Ok(())
 }
 
-/// The two canary paths of a Destination (§3.2): namespace canary first, then the configmap canary.
+/// The two canary paths of a Destination (compatibility C4): namespace canary first, then the configmap
+/// canary.
 pub fn canary_paths(destination: &Destination, dir: &StorePath) -> [StorePath; 2] {
     let (ns, cm) = match destination.spec.filepath.mode {
         FilepathMode::NestedByMetadata => {
@@ -196,7 +198,7 @@ pub fn short_id(id: &str) -> &str {
     }
 }
 
-/// The directory a `nestedByMetadata` placement owns (§3.3):
+/// The directory a `nestedByMetadata` placement owns (compatibility C5):
 /// `dependencies/<promise>/<pipeline>/<id5>` or `resources/<ns>/<promise>/<resource>/<pipeline>/<id5>`.
 ///
 /// Every segment must be one directory name: a segment holding a `/`, or being `.` or `..`, would move
@@ -264,13 +266,13 @@ pub fn check_not_reserved(path: &StorePath, reserved: &[StorePath]) -> Result<()
 /// Directory of `none`-mode state files, inside a Destination's directory.
 pub const STATE_DIR: &str = ".kratix";
 
-/// The `.kratix` state file of a `none`-mode placement (§3.4).
+/// The `.kratix` state file of a `none`-mode placement (compatibility C6).
 pub fn state_file_path(dir: &StorePath, placement: &WorkPlacement) -> Result<StorePath, PathProblem> {
     let name = format!("{}-{}.yaml", placement.metadata.ns(), placement.metadata.name);
     dir.append(STATE_DIR).join_file(&name)
 }
 
-/// The aggregate file of an `aggregatedYAML` Destination (§3.5).
+/// The aggregate file of an `aggregatedYAML` Destination (compatibility C7).
 pub fn aggregate_path(destination: &Destination, dir: &StorePath) -> Result<StorePath, PathProblem> {
     dir.join_file(destination.aggregate_filename())
 }
@@ -304,8 +306,8 @@ mod tests {
         )
     }
 
-    /// The combination table of §3.6, for Git (where a leading `/` is dropped) and, by difference 2,
-    /// for buckets too.
+    /// The combination table of compatibility C3, for Git (where a leading `/` is dropped) and, by
+    /// compatibility D2, for buckets too.
     #[test]
     fn paths_follow_the_reference_combination_table() {
         let cases = [

@@ -1,5 +1,5 @@
 //! WorkPlacement names: `<work>.<destination>-<first 5 of group id>`, shortened deterministically when
-//! longer than Kubernetes allows (difference 15).
+//! longer than Kubernetes allows (compatibility D15).
 
 use sha2::{Digest, Sha256};
 

@@ -1,9 +1,9 @@
-//! The scheduler's decisions (§5.2 to §5.5): which Destinations are candidates for a workload group,
+//! The scheduler's decisions (compatibility C10): which Destinations are candidates for a workload group,
 //! which placements a Work should have, which are misplaced, and which are stale.
 //!
 //! Pure: the reconciler lists Destinations and the Work's placements, calls [`plan`], and applies the
 //! result. Resource requests pick their one Destination by rendezvous hashing instead of Kratix's
-//! `math/rand`, so a restart or a replayed reconcile never moves a placement.
+//! `math/rand` (compatibility D21), so a restart or a replayed reconcile never moves a placement.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,7 +76,7 @@ pub fn is_dry_run(work: &Work) -> bool {
     work.metadata.labels.get(DRY_RUN_LABEL).is_some_and(|v| v == "true")
 }
 
-/// Candidate Destinations for `selector` (§5.4): matching, not being deleted, not strict when the
+/// Candidate Destinations for `selector` (compatibility C10): matching, not being deleted, not strict when the
 /// selector is empty, and dry-run only for dry-run selectors.
 pub fn candidates<'a>(selector: &Selector, destinations: &'a [Destination]) -> Vec<&'a Destination> {
     let wants_dry_run = selector.requires(DRY_RUN_LABEL, "true");
@@ -203,8 +203,8 @@ fn group_workloads<'a>(work: &'a Work, id: &str) -> &'a [crate::api::Workload] {
     work.spec.workload_groups.iter().find(|g| g.effective_id() == id).map(|g| g.workloads.as_slice()).unwrap_or(&[])
 }
 
-/// The placement as the scheduler wants it stored: labels replaced (§1.6), annotations merged, the
-/// repo-cleanup finalizer and the Work as controller owner; status and other metadata kept.
+/// The placement as the scheduler wants it stored (compatibility C10): labels replaced, annotations
+/// merged, the repo-cleanup finalizer and the Work as controller owner; status and other metadata kept.
 fn desired_placement(
     work: &Work,
     id: &str,

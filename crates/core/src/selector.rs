@@ -1,5 +1,5 @@
-//! Destination selectors: precedence between selector sources (§5.3), Waybill's `matchExpressions`
-//! extension (difference 16), and matching against a Destination's labels.
+//! Destination selectors: precedence between selector sources (compatibility C10), Waybill's
+//! `matchExpressions` extension (compatibility D16), and matching against a Destination's labels.
 
 use std::collections::BTreeMap;
 
@@ -94,7 +94,7 @@ impl Selector {
             && self.requirements.iter().all(|r| r.matches(labels))
     }
 
-    /// Whether the selector pins `key` to `value` (used for the dry-run rule of §5.4).
+    /// Whether the selector pins `key` to `value` (used for the dry-run rule of compatibility C10).
     pub fn requires(&self, key: &str, value: &str) -> bool {
         self.match_labels.get(key).is_some_and(|v| v == value)
             || self

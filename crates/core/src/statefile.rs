@@ -1,5 +1,5 @@
 //! The `.kratix/<ns>-<wp>.yaml` state file of `none`-mode placements: which files a placement wrote into
-//! its Destination's flat directory, so that only those are ever deleted (§3.4).
+//! its Destination's flat directory, so that only those are ever deleted (compatibility C6).
 
 use serde::Deserialize;
 
@@ -17,14 +17,20 @@ struct Raw {
 }
 
 /// Renders the state file as Kratix (gopkg.in/yaml.v2) does: `files:\n- a\n- b\n`, or `files: []\n`.
-pub fn render(files: &[StorePath]) -> String {
+/// With `slash`, every entry starts with `/`, as Kratix writes them for a Destination whose path starts
+/// with one (Go's `filepath.Join("/flat/", "ns.yaml")` is `/flat/ns.yaml`).
+pub fn render(files: &[StorePath], slash: bool) -> String {
     if files.is_empty() {
         return "files: []\n".to_string();
     }
     let mut out = String::from("files:\n");
     for file in files {
         out.push_str("- ");
-        out.push_str(&yaml_scalar(file.as_str()));
+        if slash {
+            out.push_str(&yaml_scalar(&format!("/{}", file.as_str())));
+        } else {
+            out.push_str(&yaml_scalar(file.as_str()));
+        }
         out.push('\n');
     }
     out
@@ -41,9 +47,12 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<String>, StateFileError> {
 }
 
 /// An entry of an old state file as a path: legacy entries without the destination prefix are re-based
-/// under it (§3.4). Entries that would leave the destination's directory are refused, so a tampered
+/// under it (compatibility C6). Entries that would leave the destination's directory are refused, so a tampered
 /// state file can never make Waybill delete another Destination's files.
 pub fn rebase(entry: &str, dir: &StorePath) -> Result<StorePath, PathProblem> {
+    // Kratix lists `/flat/ns.yaml` for a Destination path `/flat`, and its writers strip the slash;
+    // an entry like `/etc/passwd` is re-based under the directory as Kratix's `Join` would.
+    let entry = entry.trim_start_matches('/');
     let path = StorePath::parse(entry).or_else(|_| dir.join_file(entry))?;
     if dir.contains(&path) && path.strip_prefix(dir).is_some_and(|rest| !rest.is_empty()) {
         return Ok(path);
@@ -88,19 +97,22 @@ mod tests {
     #[test]
     fn state_files_render_as_kratix_writes_them() {
         assert_eq!(
-            render(&[p("test-path/fruit.yaml"), p("test-path/file2.yaml")]),
+            render(&[p("test-path/fruit.yaml"), p("test-path/file2.yaml")], false),
             "files:\n- test-path/fruit.yaml\n- test-path/file2.yaml\n"
         );
-        assert_eq!(render(&[]), "files: []\n");
-        assert_eq!(render(&[p("flat/ns.yaml"), p("flat/cm/x.yaml")]), "files:\n- flat/ns.yaml\n- flat/cm/x.yaml\n");
-        assert_eq!(render(&[p("d/true")]), "files:\n- d/true\n");
-        assert_eq!(render(&[p("123")]), "files:\n- \"123\"\n");
+        assert_eq!(render(&[], false), "files: []\n");
+        assert_eq!(
+            render(&[p("flat/ns.yaml"), p("flat/cm/x.yaml")], false),
+            "files:\n- flat/ns.yaml\n- flat/cm/x.yaml\n"
+        );
+        assert_eq!(render(&[p("d/true")], false), "files:\n- d/true\n");
+        assert_eq!(render(&[p("123")], false), "files:\n- \"123\"\n");
     }
 
     #[test]
     fn state_files_round_trip() {
         let files = vec![p("a/b.yaml"), p("a/1.5"), p("a/yes")];
-        let parsed = parse(render(&files).as_bytes()).unwrap();
+        let parsed = parse(render(&files, false).as_bytes()).unwrap();
         assert_eq!(parsed, vec!["a/b.yaml", "a/1.5", "a/yes"]);
         assert_eq!(parse(b"files: []\n").unwrap(), Vec::<String>::new());
         assert!(parse(b"files: [unclosed").is_err());
@@ -114,6 +126,24 @@ mod tests {
         assert_eq!(rebase("other/x.yaml", &dir).unwrap().as_str(), "test-path/other/x.yaml");
         assert!(rebase("test-path/../other/x.yaml", &dir).is_err());
         assert!(rebase("../x", &dir).is_err());
-        assert!(rebase("/etc/passwd", &dir).is_err());
+        assert!(rebase("/../x", &dir).is_err());
+        assert_eq!(rebase("/etc/passwd", &dir).unwrap().as_str(), "test-path/etc/passwd", "Join(prefix, old)");
+    }
+
+    #[test]
+    fn entries_kratix_wrote_with_a_leading_slash_are_honoured() {
+        let dir = p("flat");
+        assert_eq!(rebase("/flat/ns.yaml", &dir).unwrap().as_str(), "flat/ns.yaml");
+        assert_eq!(rebase("/ns.yaml", &StorePath::root()).unwrap().as_str(), "ns.yaml");
+    }
+
+    #[test]
+    fn a_destination_path_with_a_leading_slash_keeps_it_in_the_entries() {
+        assert_eq!(
+            render(&[p("flat/ns.yaml"), p("flat/cm/x.yaml")], true),
+            "files:\n- /flat/ns.yaml\n- /flat/cm/x.yaml\n"
+        );
+        assert_eq!(render(&[p("ns.yaml")], true), "files:\n- /ns.yaml\n");
+        assert_eq!(render(&[], true), "files: []\n");
     }
 }

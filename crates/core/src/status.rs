@@ -1,5 +1,5 @@
 //! Status decisions: a Work's conditions computed once from everything the reconcile saw
-//! (difference 11), and a placement's scheduling and write conditions (§5.6, §6.4).
+//! (compatibility D11), and a placement's scheduling and write conditions (compatibility C12).
 
 use crate::conditions::{READY, SCHEDULE_SUCCEEDED, WRITE_SUCCEEDED, placement as wp, work as w};
 use crate::meta::{Condition, ConditionStatus, find_condition, set_condition};
@@ -51,8 +51,9 @@ pub fn work_counters(plan: &Plan) -> (i64, i64) {
     (created + unscheduled, created)
 }
 
-/// Applies the scheduler's view of a placement (§5.6); returns whether anything changed.
-/// Unlike Kratix, a placement that matches again and was written goes straight back to Ready.
+/// Applies the scheduler's view of a placement (compatibility C12); returns whether anything changed.
+/// Unlike Kratix, a placement that matches again and was written goes straight back to Ready
+/// (compatibility D22).
 pub fn set_placement_scheduled(conditions: &mut Vec<Condition>, misplaced: bool, generation: i64, now: &str) -> bool {
     let f = ConditionStatus::False;
     if misplaced {
@@ -89,7 +90,7 @@ pub fn set_placement_scheduled(conditions: &mut Vec<Condition>, misplaced: bool,
     set_condition(conditions, ready.with_generation(generation), now) || changed
 }
 
-/// Records a successful write (§6.4 step 10); Ready only when the placement is not misplaced.
+/// Records a successful write (compatibility C12); Ready only when the placement is not misplaced.
 pub fn set_placement_written(conditions: &mut Vec<Condition>, generation: i64, now: &str) -> bool {
     let t = ConditionStatus::True;
     let mut changed = set_condition(

@@ -2,7 +2,7 @@
 //!
 //! [`validate`] is admission: an object failing it is refused. [`lint`] adds the checks Kratix defers to
 //! the WorkPlacement (workload paths and content): `waybill validate` reports them, while `run` admits
-//! the Work and fails only the affected placement (difference 3).
+//! the Work and fails only the affected placement (compatibility D3).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -102,8 +102,8 @@ fn name_error(value: &str) -> Option<String> {
     })
 }
 
-/// Fields that become directory names of a placement (§3.3) must be Kubernetes names, as Kratix's own
-/// Works always are: anything else could name another tenant's directory (difference 3).
+/// Fields that become directory names of a placement (compatibility C5) must be Kubernetes names, as
+/// Kratix's own Works always are: anything else could name another tenant's directory (compatibility D3).
 fn validate_path_names(promise: &str, resource: &str, errs: &mut Vec<FieldError>) {
     for (field, value) in [("spec.promiseName", promise), ("spec.resourceName", resource)] {
         if let Some(reason) = (!value.is_empty()).then(|| name_error(value)).flatten() {

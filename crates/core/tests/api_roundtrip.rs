@@ -1,5 +1,5 @@
-//! Every field of the five kinds and Secrets (reference §1, §2) survives a parse, a serialisation and
-//! a second parse; defaults are Kratix's; scenario 19's webhook messages.
+//! Every field of the five kinds and Secrets (compatibility C1, C2) survives a parse, a serialisation
+//! and a second parse; defaults are Kratix's; the BucketStateStore webhook's messages (compatibility C16).
 
 use waybill_core::api::*;
 use waybill_core::manifest;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Requeue delays shared by all reconcilers (reference conventions).
+/// Requeue delays shared by all reconcilers (Kratix's: compatibility C17).
 pub const FAST_REQUEUE: Duration = Duration::from_secs(5);
 pub const DEFAULT_REQUEUE: Duration = Duration::from_secs(15);
 pub const SLOW_REQUEUE: Duration = Duration::from_secs(60);

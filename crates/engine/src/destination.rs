@@ -1,4 +1,4 @@
-//! Destination reconciler (§4): finalizer per cleanup policy, canary documents, readiness, and the
+//! Destination reconciler (compatibility C4, C9): finalizer per cleanup policy, canary documents, readiness, and the
 //! `cleanup: all` deletion.
 
 use waybill_core::api::{
@@ -29,7 +29,7 @@ pub(crate) enum StoreLookup {
 
 impl<C: ControlPlane> Engine<C> {
     /// Notes that a write found the Destination's remote unreachable, so the store is re-checked and the
-    /// outage shows on the store and its Destinations (difference 10).
+    /// outage shows on the store and its Destinations (compatibility D10).
     pub(crate) fn note_store_error(&self, dest: &Destination, error: &waybill_stores::StoreError) {
         self.note_unreachable(dest.spec.state_store_ref.as_ref(), error);
     }
@@ -86,7 +86,7 @@ impl<C: ControlPlane> Engine<C> {
                 return Ok(Action::done());
             }
             if !wants_finalizer {
-                // Cleanup was switched to none during deletion: leave without cleaning (§4.4).
+                // Cleanup was switched to none during deletion: leave without cleaning (compatibility C9).
                 self.modify::<Destination>("", name, |o| o.metadata.remove_finalizer(DESTINATION_CLEANUP_FINALIZER))
                     .await?;
                 return Ok(Action::done());
@@ -247,8 +247,8 @@ impl<C: ControlPlane> Engine<C> {
         Ok(Some((writer, set.under_root(old_root))))
     }
 
-    /// `cleanup: all` (§4.4): delete every placement on the Destination, wait until their files are gone,
-    /// delete the canaries, then let the Destination go.
+    /// `cleanup: all` (compatibility C9): delete every placement on the Destination, wait until their files
+    /// are gone, delete the canaries, then let the Destination go.
     async fn finish_destination_deletion(
         &self,
         dest: &Destination,

@@ -81,7 +81,7 @@ pub struct Engine<C: ControlPlane> {
     pub stores: StoreRegistry,
     pub config: EngineConfig,
     pub(crate) aggregates: AggregateGates,
-    /// Versions written but not yet recorded in a placement's status (scenario 76).
+    /// Versions written but not yet recorded in a placement's status (compatibility C12).
     pub(crate) versions: Mutex<HashMap<ObjectRef, String>>,
     /// Consecutive unreachable checks per store, for backoff.
     pub(crate) unreachable: Mutex<HashMap<crate::registry::StoreKey, u32>>,

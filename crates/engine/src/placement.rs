@@ -1,4 +1,4 @@
-//! WorkPlacement reconciler (§6.4, §6.5): write a placement's files in its Destination's layout, report
+//! WorkPlacement reconciler (compatibility C12): write a placement's files in its Destination's layout, report
 //! the write, and remove the files when the placement goes.
 
 use waybill_core::ObjectRef;
@@ -230,7 +230,8 @@ impl<C: ControlPlane> Engine<C> {
                 let files = decoded_files(placement, dir, limits)?;
                 check_reserved(dest, dir, files.iter().map(|(p, _)| p))?;
                 let state_file = layout::state_file_path(dir, placement).map_err(BuildError::path)?;
-                vec![Op::PutTracked { dir: dir.clone(), state_file, files }]
+                let slash = dest.spec.path.as_deref().is_some_and(|path| path.starts_with('/'));
+                vec![Op::PutTracked { dir: dir.clone(), state_file, files, slash }]
             }
             FilepathMode::AggregatedYaml => {
                 decoded_files(placement, &StorePath::root(), limits)?;
@@ -240,7 +241,7 @@ impl<C: ControlPlane> Engine<C> {
         Ok(Some(ChangeSet::new(name, ChangeAction::Update, ops)))
     }
 
-    /// Rewrites the Destination's aggregate from all its active placements (§3.5), `excluding` one
+    /// Rewrites the Destination's aggregate from all its active placements (compatibility C7), `excluding` one
     /// being deleted; deletes the file when nothing remains.
     async fn write_aggregate(
         &self,
@@ -353,7 +354,7 @@ impl<C: ControlPlane> Engine<C> {
         }
     }
 
-    /// Placement deletion (§6.5): remove what the placement wrote, then its finalizers.
+    /// Placement deletion (compatibility C12): remove what the placement wrote, then its finalizers.
     async fn delete_placement_files(
         &self,
         placement: &WorkPlacement,

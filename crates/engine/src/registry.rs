@@ -1,5 +1,5 @@
 //! The writers of all state stores, keyed by store kind and name, each with the fingerprint of the
-//! spec and secret it was built from so a change rebuilds it and a deletion drops it (difference 9).
+//! spec and secret it was built from so a change rebuilds it and a deletion drops it (compatibility D9).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,7 +32,7 @@ struct Entry {
     /// What the user should know about how the writer was built (TLS verification off, trimmed
     /// credentials): kept so every reconcile of the store can show it, not only the one that built it.
     warnings: Vec<String>,
-    /// Why the remote could not be reached lately (difference 10); `None` while it answers.
+    /// Why the remote could not be reached lately (compatibility D10); `None` while it answers.
     unreachable: Option<String>,
 }
 

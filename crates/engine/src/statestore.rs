@@ -1,4 +1,4 @@
-//! GitStateStore and BucketStateStore reconcilers (§7): fetch the secret, build or reuse the writer,
+//! GitStateStore and BucketStateStore reconcilers (compatibility C13): fetch the secret, build or reuse the writer,
 //! prove write permission, report `Ready`.
 
 use waybill_core::api::{BucketStateStore, GitStateStore, Resource, Secret, SecretRef, StateStoreStatus};

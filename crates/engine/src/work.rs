@@ -1,5 +1,5 @@
-//! Work reconciler (§5.1, §5.2): schedule workload groups onto Destinations, keep placements in line,
-//! delete stale ones, and compute the Work's status once from everything seen (difference 11).
+//! Work reconciler (compatibility C10, C11): schedule workload groups onto Destinations, keep placements
+//! in line, delete stale ones, and compute the Work's status once from everything seen (compatibility D11).
 
 use waybill_core::api::{Destination, Resource, Work, WorkPlacement, WorkStatus};
 use waybill_core::conditions::{READY, SCHEDULE_SUCCEEDED, WRITE_SUCCEEDED, work as w};
@@ -137,7 +137,7 @@ impl<C: ControlPlane> Engine<C> {
         Ok((plan, placements))
     }
 
-    /// A scheduling error is reported on the Work (Kratix swallows it, section 10 item 9) before the
+    /// A scheduling error is reported on the Work (Kratix swallows it: compatibility D11) before the
     /// runner retries.
     async fn report_scheduling_error(&self, work: &Work, error: &EngineError) {
         let ids: Vec<String> = work.spec.workload_groups.iter().map(|g| g.effective_id()).collect();
@@ -233,7 +233,7 @@ impl<C: ControlPlane> Engine<C> {
         Ok(after.or(Some(stored)))
     }
 
-    /// Work deletion (§5.1 step 3): delete its placements, then let the Work go. Each placement's own
+    /// Work deletion (compatibility C11, D25): delete its placements, then let the Work go. Each placement's own
     /// finalizer removes its files.
     async fn delete_work(&self, work: &Work) -> Result<Action> {
         let (ns, name) = (work.metadata.ns(), work.metadata.name.as_str());

@@ -94,7 +94,7 @@ async fn every_filepath_mode_writes_the_kratix_keys_and_deletion_cleans_up() {
     assert_eq!(store_ready(&h, "default").await.1, "StateStoreReady");
 
     let keys = server.keys("kratix");
-    // Scenario 80: the aggregated Destination holds exactly its file and the two canaries.
+    // Compatibility C7: the aggregated Destination holds exactly its file and the two canaries.
     let aggregated: Vec<&String> = keys.iter().filter(|k| k.starts_with("aggregated-yaml/")).collect();
     assert_eq!(
         aggregated,
@@ -114,7 +114,7 @@ async fn every_filepath_mode_writes_the_kratix_keys_and_deletion_cleans_up() {
         server.read("kratix", "flat/.kratix/default-req-1.flat-5058f.yaml").unwrap(),
         "files:\n- flat/ns.yaml\n"
     );
-    // Scenario 14: the cleanup-all Destination's documents and canaries.
+    // Compatibility C9: the cleanup-all Destination's documents and canaries.
     for k in [
         "cleanup-all/dependencies/promise/5058f/ns.yaml",
         "cleanup-all/dependencies/promise/5058f/sub/configmap.yaml",

@@ -1,5 +1,6 @@
-//! Reference scenarios 58 and 76, which need a control plane that fails on demand: the embedded object
-//! store behind a wrapper that injects errors.
+//! The acceptance scenarios of rows 58 and 76 of the coverage table in docs/compatibility.md (compatibility
+//! C11, C12, D11), which need a control plane that fails on demand: the embedded object store behind a
+//! wrapper that injects errors.
 
 mod common;
 

@@ -67,7 +67,7 @@ async fn basic_auth_over_http_writes_to_the_remote_and_a_bad_password_is_refused
     assert_eq!(log(&repo, "main").len(), 1, "canaries and the placement in one push");
     assert_eq!(show(&repo, "main", "worker-1/dependencies/kratix-canary-namespace.yaml").unwrap(), NS_CANARY);
 
-    // Scenario 12: invalid credentials make the store not ready and the Destination report it.
+    // Compatibility C13: invalid credentials make the store not ready and the Destination report it.
     h.apply(creds("git-creds", &[("username", USER), ("password", "wrong")]));
     h.converge().await;
     let (status, reason, message) = store_ready(&h, "remote").await;

@@ -66,6 +66,7 @@ async fn conformance(backend: Box<dyn Backend>) {
         dir: p("f"),
         state_file: p(&format!("f/.kratix/ns-{name}.yaml")),
         files: files(list),
+        slash: false,
     };
     w.submit(set("pa", vec![tracked("pa", &[("f/1.yaml", "1"), ("f/2.yaml", "2")])])).await.unwrap();
     w.submit(set("pb", vec![tracked("pb", &[("f/3.yaml", "3")])])).await.unwrap();
@@ -82,7 +83,12 @@ async fn conformance(backend: Box<dyn Backend>) {
     w.submit(set("c", vec![put("g/.kratix/ns-c.yaml", "files: [unclosed")])).await.unwrap();
     let broken = w.submit(set(
         "c",
-        vec![Op::PutTracked { dir: p("g"), state_file: p("g/.kratix/ns-c.yaml"), files: files(&[("g/c.yaml", "c")]) }],
+        vec![Op::PutTracked {
+            dir: p("g"),
+            state_file: p("g/.kratix/ns-c.yaml"),
+            files: files(&[("g/c.yaml", "c")]),
+            slash: false,
+        }],
     ));
     let fine = w.submit(set("d", vec![put("g/d.yaml", "d")]));
     let (broken, fine) = tokio::join!(broken, fine);

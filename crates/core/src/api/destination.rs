@@ -7,7 +7,7 @@ use crate::kind::{KRATIX_API_VERSION, Kind};
 use crate::meta::{Condition, ObjectMeta};
 
 string_enum! {
-    /// How a Destination lays out files in its state store (§3).
+    /// How a Destination lays out files in its state store (compatibility C5 to C7).
     FilepathMode default NestedByMetadata {
         NestedByMetadata = "nestedByMetadata",
         AggregatedYaml = "aggregatedYAML",
@@ -69,7 +69,7 @@ fn destination_kind() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationSpec {
-    /// Directory inside the state store's path; defaults to the Destination's name (difference 1).
+    /// Directory inside the state store's path; defaults to the Destination's name (compatibility D1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,7 +168,7 @@ impl Destination {
         }
     }
 
-    /// The effective `spec.path`: the name when absent or empty (difference 1).
+    /// The effective `spec.path`: the name when absent or empty (compatibility D1).
     pub fn path(&self) -> &str {
         match self.spec.path.as_deref() {
             Some(p) if !p.is_empty() => p,

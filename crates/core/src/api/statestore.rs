@@ -7,7 +7,7 @@ use super::string_enum;
 use crate::meta::{Condition, ObjectMeta};
 
 string_enum! {
-    /// How Waybill authenticates to a Git remote (§2.1 to §2.3).
+    /// How Waybill authenticates to a Git remote (compatibility C2).
     GitAuthMethod default BasicAuth {
         BasicAuth = "basicAuth",
         Ssh = "ssh",
@@ -16,7 +16,7 @@ string_enum! {
 }
 
 string_enum! {
-    /// How Waybill authenticates to a bucket (§2.4).
+    /// How Waybill authenticates to a bucket (compatibility C2).
     BucketAuthMethod default AccessKey {
         AccessKey = "accessKey",
         Iam = "IAM",
@@ -59,7 +59,7 @@ impl Default for GitAuthor {
     }
 }
 
-/// Status shared by both state store kinds (§1.4).
+/// Status shared by both state store kinds (compatibility C1, C13).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateStoreStatus {

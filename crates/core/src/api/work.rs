@@ -72,7 +72,7 @@ pub struct Workload {
 pub struct DestinationSelector {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
-    /// Waybill extension (difference 16): Kubernetes set-based requirements.
+    /// Waybill extension (compatibility D16): Kubernetes set-based requirements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -1,5 +1,6 @@
-//! Reference scenarios 1 to 9 (Destination controller) against a real local Git repository,
-//! on each control plane (the harness of the including test crate).
+//! Kratix's Destination controller acceptance scenarios (rows 1 to 9 of the coverage table in
+//! docs/compatibility.md; compatibility C4, C9) against a real local Git repository, on each control
+//! plane (the harness of the including test crate).
 
 use crate::common::*;
 use waybill_core::api::*;

@@ -1,4 +1,5 @@
-//! Reference scenarios 56 to 78 (Work and WorkPlacement controllers) and difference 3, against a real local Git
+//! Kratix's Work and WorkPlacement controller acceptance scenarios (rows 56 to 78 of the coverage table in
+//! docs/compatibility.md; compatibility C5 to C7, C11, C12) and compatibility D3, against a real local Git
 //! repository, on each control plane (the harness of the including test crate).
 
 use std::time::Duration;
@@ -146,6 +147,50 @@ async fn scenario_62_mode_none_writes_flat_files_and_a_state_file() {
     let mut finalizers = p.metadata.finalizers.clone();
     finalizers.sort();
     assert_eq!(finalizers, vec![DOT_FILES_CLEANUP_FINALIZER, REPO_CLEANUP_FINALIZER]);
+}
+
+/// Kratix writes `/flat/fruit.yaml` into the state file of a Destination whose path is `/flat` (Go's
+/// `Join` keeps the slash; its writers strip it from the file's path). Waybill writes the same entries,
+/// and a state file Kratix left, with such entries, still deletes what it lists: a repository moved from
+/// Kratix to Waybill keeps no stale files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_none_keeps_the_leading_slash_of_the_destination_path_in_the_state_file() {
+    let mut h = Harness::new();
+    h.apply(h.git_store("store"));
+    h.converge().await;
+    // What Kratix left: a file of this placement, listed with the slash, plus one of another placement.
+    waybill_testsupport::third_party_commit(
+        &h.repo_path("store"),
+        "main",
+        &[
+            ("flat/old.yaml", Some("old")),
+            ("flat/theirs.yaml", Some("theirs")),
+            ("flat/.kratix/default-test-work-placement.yaml", Some("files:\n- /flat/old.yaml\n- /flat/fruit.yaml\n")),
+        ],
+        "Update from: test-work-placement",
+    );
+    h.apply(with_mode(destination("test-destination", "store", "/flat", &[]), FilepathMode::None, ""));
+    h.apply(placement("test-work-placement", fruit_and_file2()));
+    h.converge().await;
+
+    let files = without_canaries(h.files("store"));
+    assert_eq!(
+        files,
+        vec![
+            (
+                "flat/.kratix/default-test-work-placement.yaml".into(),
+                "files:\n- /flat/fruit.yaml\n- /flat/file2.yaml\n".into()
+            ),
+            ("flat/file2.yaml".into(), FILE2.into()),
+            ("flat/fruit.yaml".into(), FRUIT.into()),
+            ("flat/theirs.yaml".into(), "theirs".into()),
+        ],
+        "old.yaml, listed by Kratix with the slash, is gone; a file the state file does not list stays"
+    );
+
+    h.remove::<WorkPlacement>("default", "test-work-placement");
+    h.converge().await;
+    assert_eq!(without_canaries(h.files("store")), vec![("flat/theirs.yaml".into(), "theirs".into())]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! Reference scenarios 36 to 55 (the scheduler), driving the Work reconciler directly as Kratix's
-//! scheduler tests do. (Kratix's OpenTelemetry outcome metrics are not part of embedded mode.)
+//! Kratix's scheduler acceptance scenarios (rows 36 to 55 of the coverage table in docs/compatibility.md;
+//! compatibility C10, C11), driving the Work reconciler directly as Kratix's scheduler tests do.
+//! (Kratix's OpenTelemetry outcome metrics are not part of embedded mode.)
 
 use std::collections::BTreeMap;
 
@@ -158,7 +159,7 @@ async fn scenarios_38_and_47_a_resource_placement_never_moves_and_is_flagged_mis
         ))
     );
 
-    // Matching again clears the flag (Kratix never clears it; section 10, item 10).
+    // Matching again clears the flag (Kratix never clears it; compatibility D22).
     h.apply(rr_work(&[("environment", "dev")]));
     schedule(&h, "default", "rr-work-name").await;
     let p = placements(&h, "default", "rr-work-name").await.remove(0);
