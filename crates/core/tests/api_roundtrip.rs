@@ -128,7 +128,7 @@ fn defaults_are_kratix_defaults() {
     let text = "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: worker-9}\nspec:\n  stateStoreRef: {kind: BucketStateStore, name: b}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {name: g}\nspec: {url: x}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: BucketStateStore\nmetadata: {name: b}\nspec: {bucketName: k, endpoint: e, secretRef: {name: s, namespace: default}}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: Work\nmetadata: {name: w}\nspec: {workloadGroups: [{workloads: []}]}\n";
     let docs: Vec<AnyObject> = manifest::parse(text).into_iter().map(|d| d.result.unwrap()).collect();
     let AnyObject::Destination(d) = &docs[0] else { panic!() };
-    assert_eq!(d.path(), "worker-9", "difference 1: the path defaults to the name");
+    assert_eq!(d.path(), "worker-9", "compatibility D1: the path defaults to the name");
     assert_eq!(
         (d.spec.filepath.mode, d.spec.cleanup, d.spec.init_workloads.enabled),
         (FilepathMode::NestedByMetadata, Cleanup::None, true)

@@ -1,7 +1,7 @@
 //! Admission: turning the manifests on disk into objects in the store, as an API server with Kratix's
 //! webhooks would. Refused documents keep their object's last accepted state; objects whose manifest
 //! disappeared are deleted (finalizers apply); Destinations whose directories clash are refused
-//! (difference 17).
+//! (compatibility D17).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -211,8 +211,8 @@ mod tests {
         (names, report)
     }
 
-    /// Scenario 15 with difference 17: paths are compared after normalisation, nesting clashes too,
-    /// and only Destinations on the same store compete.
+    /// Kratix's path clash check (compatibility C16) with D17: paths are compared after normalisation,
+    /// nesting clashes too, and only Destinations on the same store compete.
     #[test]
     fn destination_directories_clash_after_normalisation_on_the_same_store_only() {
         let cases: Vec<(Vec<AnyObject>, Vec<&str>)> = vec![

@@ -1,5 +1,5 @@
 //! Which directory of which repository or bucket a Destination owns, and when two Destinations would
-//! own overlapping directories (difference 17, across stores too): stores on the same repository and
+//! own overlapping directories (compatibility D17, across stores too): stores on the same repository and
 //! branch (`state.git` and `./state.git`, or one URL written two ways) share one tree, so the overlap
 //! rule compares the store's location and the Destination's full directory, store path included.
 

@@ -123,7 +123,7 @@ async fn every_filepath_mode_writes_the_kratix_keys_and_deletion_cleans_up() {
     ] {
         assert!(keys.contains(&k.to_string()), "{k} in {keys:?}");
     }
-    assert!(keys.iter().all(|k| !k.starts_with('/')), "difference 2");
+    assert!(keys.iter().all(|k| !k.starts_with('/')), "compatibility D2");
 
     // Deleting req-1 leaves the namespace out of the aggregate and removes its flat files.
     h.remove::<Work>("default", "req-1");

@@ -105,7 +105,7 @@ async fn secret_problems_have_kratix_messages_and_whitespace_is_trimmed_with_a_w
         ("False".into(), "SecretNotFound".into(), "Secret missing not found in namespace default".into())
     );
     let (_, reason, message) = store_ready(&h, "c").await;
-    assert_eq!(reason, "SecretNotFound", "difference 8: no panic, a clear condition");
+    assert_eq!(reason, "SecretNotFound", "compatibility D8: no panic, a clear condition");
     assert!(message.contains("needs spec.secretRef"), "{message}");
     assert_eq!(store_ready(&h, "d").await.1, "StateStoreReady");
     let trimmed = "leading or trailing whitespace was trimmed from password, username in secret default/padded";

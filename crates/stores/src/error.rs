@@ -10,7 +10,7 @@ pub enum StoreError {
     /// Credentials were refused or lack write permission.
     #[error("{0}")]
     PermissionDenied(String),
-    /// The remote could not be reached (difference 10).
+    /// The remote could not be reached (compatibility D10).
     #[error("{0}")]
     Unreachable(String),
     /// Another writer moved the branch and retries were exhausted.

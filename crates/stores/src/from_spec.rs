@@ -220,7 +220,7 @@ fn check_private_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the bucket backend of `store` (§2.4): static keys for `accessKey`, the standard AWS credential
+/// Builds the bucket backend of `store` (compatibility C2): static keys for `accessKey`, the standard AWS credential
 /// chain for `IAM`. No request is made here; the permission check is the first.
 pub async fn bucket_backend(
     store: &BucketStateStore,

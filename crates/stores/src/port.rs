@@ -36,7 +36,7 @@ pub trait Backend: Send + 'static {
     async fn read(&mut self, path: &StorePath) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every file below `dir`, as store-root-relative paths.
     async fn list(&mut self, dir: &StorePath) -> Result<Vec<StorePath>, StoreError>;
-    /// Proves that the store accepts writes (§7), without changing its content.
+    /// Proves that the store accepts writes (compatibility C13), without changing its content.
     async fn check_write_permission(&mut self) -> Result<(), StoreError>;
     /// Files a dry-run backend would have changed so far (empty for a real backend).
     async fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError> {

@@ -1,5 +1,5 @@
 //! One writer task per state store. Reconciles submit change sets and await the result; the task
-//! merges everything pending into one revision (difference 4) and answers every waiter with it.
+//! merges everything pending into one revision (compatibility D4) and answers every waiter with it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -221,7 +221,7 @@ async fn an_s3_bucket_conforms() {
     let keys = server.keys("kratix");
     assert!(
         !keys.is_empty() && keys.iter().all(|k| k.starts_with("root/")),
-        "difference 2: no leading slash: {keys:?}"
+        "compatibility D2: no leading slash: {keys:?}"
     );
     assert!(requests.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }

@@ -30,7 +30,7 @@ impl S3Server {
         Some(S3Server { dir, port, binary, proc })
     }
 
-    /// `host:port`, the reference's endpoint form (use with `insecure: true`).
+    /// `host:port`, Kratix's endpoint form (use with `insecure: true`).
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }

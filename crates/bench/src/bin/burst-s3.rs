@@ -1,6 +1,6 @@
 //! Burst against an S3-compatible server on loopback (s3s-fs): Waybill converging N resource Works of
 //! F files over D Destinations (embedded mode, in process), next to the same files written the
-//! reference's way (for every file a HEAD then a PUT, one after the other) on the same server, and the
+//! Kratix's way (for every file a HEAD then a PUT, one after the other) on the same server, and the
 //! ratio. Then a rerun with nothing changed, which must upload nothing.
 //!
 //! The comparison runs twice: straight to the server on loopback, and through a proxy that adds
@@ -47,7 +47,7 @@ async fn waybill(platform: &Path) -> anyhow::Result<Figures> {
     })
 }
 
-/// One comparison through `endpoint`: Waybill into bucket `waybill-<tag>`, then the reference's way
+/// One comparison through `endpoint`: Waybill into bucket `waybill-<tag>`, then Kratix's way
 /// into `reference-<tag>`.
 async fn compare(
     server: &S3Server,
@@ -83,7 +83,7 @@ async fn compare(
         peak_rss_mib()
     );
 
-    // The reference's way, on the same server: for every object Waybill wrote, a HEAD then a PUT.
+    // Kratix's way, on the same server: for every object Waybill wrote, a HEAD then a PUT.
     let keys = server.keys(&ours);
     let store = AmazonS3Builder::new()
         .with_bucket_name(&theirs)

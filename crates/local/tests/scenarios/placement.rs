@@ -234,7 +234,7 @@ async fn scenario_66_a_placement_whose_destination_is_gone_is_released() {
     h.remove::<Destination>("", "test-destination");
     h.converge().await;
     let p: WorkPlacement = h.get("default", "test-work-placement").await.unwrap();
-    assert_eq!(p.metadata.finalizers.len(), 2, "not deleting: finalizers stay (section 10, item 21)");
+    assert_eq!(p.metadata.finalizers.len(), 2, "not deleting: finalizers stay (compatibility D24)");
     h.remove::<WorkPlacement>("default", "test-work-placement");
     h.converge().await;
     assert!(h.get::<WorkPlacement>("default", "test-work-placement").await.is_none());

@@ -1,6 +1,6 @@
 //! Kratix's scheduler acceptance scenarios (rows 36 to 55 of the coverage table in docs/compatibility.md;
 //! compatibility C10, C11), driving the Work reconciler directly as Kratix's scheduler tests do.
-//! (Kratix's OpenTelemetry outcome metrics are not part of embedded mode.)
+//! (The outcome metrics these scenarios record are checked through /metrics in `crates/waybill/tests/metrics.rs`.)
 
 use std::collections::BTreeMap;
 

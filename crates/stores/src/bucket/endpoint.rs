@@ -1,6 +1,6 @@
-//! Where a BucketStateStore's requests go: the reference's `host[:port]` endpoints (scheme from
+//! Where a BucketStateStore's requests go: Kratix's `host[:port]` endpoints (scheme from
 //! `insecure`), full URLs, path-style requests for S3-compatible servers, and virtual-hosted Amazon S3
-//! endpoints with optional dual-stack hostnames (§6.3, scenario 31).
+//! endpoints with optional dual-stack hostnames (compatibility C15, D29).
 
 /// The resolved endpoint of a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]

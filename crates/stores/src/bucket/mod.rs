@@ -3,8 +3,8 @@
 //! A batch is resolved against a listing of the store's prefix (refreshed at most every
 //! `list_interval`, and kept up to date with Waybill's own writes): objects whose content is unchanged
 //! are not uploaded, a replaced directory deletes exactly its stale keys, and the remaining puts and
-//! deletes run concurrently with a bound. Keys never start with `/` (difference 2) and never leave the
-//! store's prefix (difference 3).
+//! deletes run concurrently with a bound. Keys never start with `/` (compatibility D2) and never leave
+//! the store's prefix (compatibility D3).
 
 pub mod endpoint;
 
@@ -577,7 +577,7 @@ impl BucketBackend {
     }
 }
 
-/// Kratix's version chain (§6.3): `sha256(previous + versionID)` over the uploads, over the objects'
+/// Kratix's version chain (compatibility C15, D29): `sha256(previous + versionID)` over the uploads, over the objects'
 /// versions when the bucket is versioned and over the new contents' digests otherwise.
 fn version_of(puts: &[(String, Blob)], versions: &[String]) -> String {
     let mut chain = String::new();

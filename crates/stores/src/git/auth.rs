@@ -1,4 +1,4 @@
-//! Credentials and server checks for Git remotes (§2.1 to §2.3, differences 6 to 8): libgit2 callbacks
+//! Credentials and server checks for Git remotes (compatibility C2, D6 to D8): libgit2 callbacks
 //! that answer once (a rejected credential is never retried in a loop), pin SSH host keys, and verify
 //! TLS certificates.
 

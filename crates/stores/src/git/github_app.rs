@@ -1,4 +1,4 @@
-//! GitHub App authentication (§2.3): an RS256 JWT signed with the App's key, exchanged for an
+//! GitHub App authentication (compatibility C2, D30): an RS256 JWT signed with the App's key, exchanged for an
 //! installation token that is cached until shortly before it expires. The API base URL is
 //! configurable for GitHub Enterprise.
 

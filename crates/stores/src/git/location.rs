@@ -154,7 +154,7 @@ pub fn host_and_port(url: &str, transport: Transport) -> (String, u16) {
     }
 }
 
-/// The SSH user of a URL (`git` when none is given, difference 7).
+/// The SSH user of a URL (`git` when none is given, compatibility D7).
 pub fn ssh_user(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let authority = if url.contains("://") {

@@ -2,8 +2,8 @@
 //!
 //! A local repository (`file://` or a path) is written directly and its branch moves by
 //! compare-and-swap. A remote one is mirrored in a bare cache repository: a batch becomes one commit on
-//! the fetched tip and one push, and a rejected push is rebuilt on the new tip (difference 5). Either
-//! way no commit of another writer is ever lost.
+//! the fetched tip and one push, and a rejected push is rebuilt on the new tip (compatibility D5).
+//! Either way no commit of another writer is ever lost.
 
 pub mod auth;
 pub mod commit;
@@ -65,7 +65,7 @@ pub struct GitBackend {
 
 impl GitBackend {
     /// Opens the repository at `path`, creating a bare repository whose HEAD is the store's branch when
-    /// nothing is there yet (difference 7). In plan mode nothing is created on disk.
+    /// nothing is there yet (compatibility D7). In plan mode nothing is created on disk.
     pub fn open_local(path: &std::path::Path, settings: GitSettings) -> Result<GitBackend, StoreError> {
         let repo = local::LocalRepo::open(path, settings)?;
         Ok(GitBackend { inner: Some(Box::new(repo)), description: path.display().to_string() })

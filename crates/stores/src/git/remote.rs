@@ -1,5 +1,5 @@
 //! A remote repository mirrored in a bare cache repository: fetch (coalesced), build the batch on the
-//! remote's tip, push without force, and on rejection fetch and rebuild (difference 5).
+//! remote's tip, push without force, and on rejection fetch and rebuild (compatibility D5).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! TLS for Git over HTTPS (difference 6): verified by default against the system's roots, or against
+//! TLS for Git over HTTPS (compatibility D6): verified by default against the system's roots, or against
 //! a CA bundle from the store's secret (`caFile`), with an explicit opt-out.
 
 use openssl::stack::Stack;
