@@ -57,6 +57,24 @@ impl Kind {
         }
     }
 
+    /// The CRD's short names (`kubectl get dest`).
+    pub fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Kind::Destination => &["dest", "dests"],
+            Kind::WorkPlacement => &["wp", "wps"],
+            _ => &[],
+        }
+    }
+
+    /// A kind as typed on a command line, by kubectl's rules: its name, plural or a short name, in any
+    /// case (`destination`, `Destinations`, `dest`, `wp`).
+    pub fn from_cli(text: &str) -> Option<Kind> {
+        let text = text.to_ascii_lowercase();
+        Kind::ALL.into_iter().find(|k| {
+            k.as_str().eq_ignore_ascii_case(&text) || k.plural() == text || k.short_names().contains(&text.as_str())
+        })
+    }
+
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
         matches!(self, Kind::Secret | Kind::Work | Kind::WorkPlacement)
@@ -94,6 +112,29 @@ impl fmt::Display for ObjectRef {
             write!(f, "{}/{}", self.kind, self.name)
         } else {
             write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_read_from_a_command_line_as_kubectl_reads_them() {
+        for (typed, kind) in [
+            ("destination", Some(Kind::Destination)),
+            ("Destinations", Some(Kind::Destination)),
+            ("dest", Some(Kind::Destination)),
+            ("WP", Some(Kind::WorkPlacement)),
+            ("workplacements", Some(Kind::WorkPlacement)),
+            ("work", Some(Kind::Work)),
+            ("gitstatestore", Some(Kind::GitStateStore)),
+            ("bucketstatestores", Some(Kind::BucketStateStore)),
+            ("promise", None),
+            ("", None),
+        ] {
+            assert_eq!(Kind::from_cli(typed), kind, "{typed}");
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod layout;
 pub mod manifest;
 pub mod meta;
 pub mod names;
+pub mod owned;
 pub mod pathrules;
 pub mod scheduling;
 pub mod selector;

@@ -27,6 +27,8 @@ pub enum LocalError {
     NoPlatform(PathBuf),
     #[error("no state in {0}: run `waybill run --platform <dir>` first")]
     NoState(PathBuf),
+    #[error("failed to find {0}")]
+    NoObject(String),
     #[error("failed to delete WorkPlacement {0}: it does not exist (`waybill status` lists the placements)")]
     NoPlacement(String),
     #[error("failed to watch {path}: {reason}")]

@@ -2,8 +2,10 @@
 //! crash-safe database is the API server's storage; the same reconcilers as in Kubernetes do the work.
 
 pub mod admission;
+mod describe;
 pub mod error;
 mod index;
+pub mod inspect;
 pub mod integrity;
 pub mod loader;
 pub mod manifests;
@@ -19,6 +21,7 @@ pub mod view;
 pub mod watch;
 
 pub use error::{LocalError, Result};
+pub use inspect::{GetFormat, Inspection};
 pub use platform::{Platform, PlatformPaths, stored_status};
 pub use runner::{RunOptions, Runner, Signal};
 pub use view::StatusView;

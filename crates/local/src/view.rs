@@ -37,6 +37,28 @@ pub fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
+/// Lines of cells as aligned columns, each line prefixed with `indent`; the last cell is not padded
+/// (a long message never pushes the others apart).
+pub fn columns(lines: &[Vec<String>], indent: &str) -> String {
+    let count = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|i| lines.iter().filter_map(|l| l.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(indent);
+        for (i, cell) in line.iter().enumerate() {
+            if i + 1 == line.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The whole view: rows and the manifest problems that belong to no object.
 #[derive(Debug, Clone, Default)]
 pub struct StatusView {
@@ -96,7 +118,7 @@ pub fn build<'a>(
     StatusView { rows, problems: problems.to_vec() }
 }
 
-fn reject(conditions: &mut Vec<Condition>, message: &str, generation: i64) {
+pub(crate) fn reject(conditions: &mut Vec<Condition>, message: &str, generation: i64) {
     let msg = format!("manifest refused; the last accepted version stays in effect: {message}");
     set_condition(
         conditions,
@@ -142,16 +164,8 @@ impl StatusView {
                 one_line(&message),
             ]);
         }
-        let widths: Vec<usize> =
-            (0..4).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
-        let mut out = String::new();
-        for l in &lines {
-            for (i, w) in widths.iter().enumerate() {
-                out.push_str(&format!("{:<w$}   ", l[i], w = *w));
-            }
-            out.push_str(&l[4]);
-            out.push('\n');
-        }
+        let lines: Vec<Vec<String>> = lines.into_iter().map(Vec::from).collect();
+        let mut out = columns(&lines, "");
         if !self.problems.is_empty() {
             out.push_str(&format!("\n{} manifest problem(s):\n", self.problems.len()));
             for p in &self.problems {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use waybill_core::{Kind, ObjectRef};
 
 /// The version and the commit it was built from (`WAYBILL_COMMIT` at build time overrides it, for
 /// builds outside a Git checkout such as a container image).
@@ -64,6 +65,21 @@ pub enum Command {
     /// (`waybill crds | kubectl apply -f -`). Stops cleanly on SIGINT or SIGTERM, letting the
     /// reconciles in flight finish their writes.
     Controller(ControllerArgs),
+    /// List objects of one kind with their Ready condition, like `kubectl get` (reads the state a run
+    /// left; never blocks a run).
+    ///
+    /// KIND is a kind, its plural or a short name: destination (dest), gitstatestore,
+    /// bucketstatestore, work, workplacement (wp). Without NAME every object of the kind is listed,
+    /// in every namespace unless -n is given.
+    Get(GetArgs),
+    /// Show one object with its conditions, recent events, and for a Work its placements, for a
+    /// Destination its store, directory and placements, for a WorkPlacement the files it owns.
+    Describe(ObjectArgs),
+    /// Show the events recorded in the state, oldest first (the most recent 10,000 are kept).
+    Events(EventsArgs),
+    /// Show a Work (or a Destination) as a tree: each placement, its Destination and store, and the
+    /// store paths it owns (like `flux tree`).
+    Tree(ObjectArgs),
     /// Print a shell completion script: `waybill completions bash > /etc/bash_completion.d/waybill`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -237,6 +253,89 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         other => return Err(format!("invalid size {text:?}: unknown unit {other:?} (use KiB, MiB or GiB)")),
     };
     value.checked_mul(scale).filter(|v| *v > 0).ok_or_else(|| format!("invalid size {text:?}: out of range"))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    /// destination (dest), gitstatestore, bucketstatestore, work or workplacement (wp); plurals too.
+    #[arg(value_parser = parse_kind)]
+    pub kind: Kind,
+    /// One object: NAME, or NAMESPACE/NAME for Works and WorkPlacements.
+    pub name: Option<String>,
+    /// Namespace of Works and WorkPlacements [default: every namespace; `default` with NAME].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// table, wide (more columns per kind), json, yaml (whole objects) or name.
+    #[arg(long, short = 'o', value_enum, default_value_t = GetOutput::Table)]
+    pub output: GetOutput,
+    /// Keep printing the table whenever it changes (read every second) until interrupted.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GetOutput {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+    Name,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ObjectArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    /// destination (dest), gitstatestore, bucketstatestore, work or workplacement (wp).
+    #[arg(value_parser = parse_kind)]
+    pub kind: Kind,
+    /// NAME, or NAMESPACE/NAME for Works and WorkPlacements.
+    pub name: String,
+    /// Namespace of a Work or WorkPlacement given by NAME alone.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    /// Only the events of one object: KIND/NAME, or KIND/NAMESPACE/NAME (e.g. work/default/redis).
+    #[arg(long = "for", value_name = "KIND/NAME")]
+    pub for_object: Option<String>,
+}
+
+/// Parses a kind as `kubectl` does (name, plural or short name, any case); Secrets are refused, since
+/// the state never holds them.
+pub fn parse_kind(text: &str) -> Result<Kind, String> {
+    match Kind::from_cli(text) {
+        Some(Kind::Secret) => Err("Secrets are never kept in the state directory; read them in the manifests".into()),
+        Some(kind) => Ok(kind),
+        None => Err(format!(
+            "unknown kind {text:?}: expected destination (dest), gitstatestore, bucketstatestore, work or \
+             workplacement (wp)"
+        )),
+    }
+}
+
+/// The object NAME (or NAMESPACE/NAME) of `kind` names, with `namespace` for a bare name.
+pub fn object_ref(kind: Kind, name: &str, namespace: &str) -> Result<ObjectRef, String> {
+    match (kind.namespaced(), name.split_once('/')) {
+        (true, Some((ns, n))) if !ns.is_empty() && !n.is_empty() && !n.contains('/') => Ok(ObjectRef::new(kind, ns, n)),
+        (true, None) if !name.is_empty() => Ok(ObjectRef::new(kind, namespace, name)),
+        (false, None) if !name.is_empty() => Ok(ObjectRef::cluster(kind, name)),
+        (false, Some(_)) => Err(format!("{kind} is cluster-scoped: give NAME, not {name:?}")),
+        _ => Err(format!("expected NAME or NAMESPACE/NAME for {kind}, not {name:?}")),
+    }
+}
+
+/// Parses `--for KIND/NAME` or `KIND/NAMESPACE/NAME`.
+pub fn parse_for(text: &str) -> Result<ObjectRef, String> {
+    let (kind, name) = text.split_once('/').ok_or_else(|| format!("expected KIND/NAME, not {text:?}"))?;
+    let kind = parse_kind(kind)?;
+    object_ref(kind, name, "default")
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

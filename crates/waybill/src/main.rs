@@ -1,6 +1,7 @@
 //! The `waybill` binary: a thin CLI over the crates. `anyhow` lives here only.
 
 mod cli;
+mod inspect;
 mod progress;
 mod serve;
 mod term;
@@ -72,6 +73,10 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Validate(args) => Ok(validate(args)),
         Command::Plan(args) => plan(args).await,
         Command::Crds(args) => crds(args),
+        Command::Get(args) => inspect::get(args).await,
+        Command::Describe(args) => inspect::describe(args),
+        Command::Events(args) => inspect::events(args),
+        Command::Tree(args) => inspect::tree(args),
         Command::Controller(args) => controller(args).await,
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -207,7 +212,7 @@ fn metrics_address(text: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -238,7 +243,7 @@ fn crds(args: CrdsArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn paths(args: &PlatformArgs) -> anyhow::Result<PlatformPaths> {
+pub(crate) fn paths(args: &PlatformArgs) -> anyhow::Result<PlatformPaths> {
     Ok(PlatformPaths::new(&args.platform, args.state_dir.as_deref())?)
 }
 

@@ -185,7 +185,9 @@ fn bad_input_is_reported_precisely_and_everything_else_converges() {
             "{file}: the good Destination converged"
         );
         let validate = site.waybill(&["validate", site.platform.to_str().unwrap()]);
-        assert_eq!(code(&validate), 1, "{file}: {}", text(&validate));
+        // A missing store is a warning to validate (Kratix's webhook admits it); a run reports it.
+        let want_code = if *file == "missing-store.yaml" { 0 } else { 1 };
+        assert_eq!(code(&validate), want_code, "{file}: {}", text(&validate));
         assert!(text(&validate).contains(file), "{file}: validate names the file: {}", text(&validate));
     }
 }

@@ -41,7 +41,7 @@ const READY_MESSAGE: &str = r#".status.conditions[?(@.type=="Ready")].message"#;
 fn shape(kind: Kind) -> Shape {
     let (short_names, columns): (&'static [&'static str], &'static [_]) = match kind {
         Kind::Destination => (
-            &["dest", "dests"],
+            kind.short_names(),
             &[
                 ("StateStoreKind", ".spec.stateStoreRef.kind", "Kind of the state store the Destination writes to"),
                 ("StateStoreName", ".spec.stateStoreRef.name", "Name of the state store the Destination writes to"),
@@ -66,7 +66,7 @@ fn shape(kind: Kind) -> Shape {
         ),
         Kind::Work => (&[], &[("STATUS", READY_MESSAGE, "Status of this Work")]),
         Kind::WorkPlacement => (
-            &["wp", "wps"],
+            kind.short_names(),
             &[
                 ("DESTINATION", ".spec.targetDestinationName", "Destination this WorkPlacement is scheduled to"),
                 ("STATUS", READY_MESSAGE, "Status of this WorkPlacement"),
