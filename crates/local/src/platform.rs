@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use waybill_stores::BeforeAfter;
 
 use tokio::sync::mpsc;
 use waybill_engine::{ControlPlane, Engine, EngineConfig};
@@ -199,6 +200,21 @@ impl Platform {
             }
         }
         out
+    }
+
+    /// A planned file's content before and after, in the store named `store` as
+    /// [`Platform::planned_changes`] names it (`None`: absent, or no such store).
+    pub async fn planned_contents(&self, store: &str, path: &str) -> BeforeAfter {
+        let Some((_, writer)) = self.engine.stores.all().into_iter().find(|(k, _)| k.to_string() == store) else {
+            return (None, None);
+        };
+        match writer.planned_contents(path).await {
+            Ok(contents) => contents,
+            Err(e) => {
+                tracing::warn!(store, path, "failed to read a planned file: {e}");
+                (None, None)
+            }
+        }
     }
 
     /// Revisions (commits) made by every store writer of this process.

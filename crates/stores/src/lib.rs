@@ -11,7 +11,7 @@ pub mod writer;
 
 pub use activity::Activity;
 pub use error::StoreError;
-pub use port::{Applied, Backend, FileChange};
+pub use port::{Applied, Backend, BeforeAfter, FileChange};
 pub use writer::{Coalescing, PendingWrite, StoreWriter, WriterStats};
 
 /// How long a Git remote may take to accept a connection, and to answer once connected, when

@@ -27,6 +27,9 @@ pub enum FileChange {
     Deleted(String),
 }
 
+/// A file's content before and after the planned changes (`None`: absent), for `plan --diff`.
+pub type BeforeAfter = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// A state store backend. Paths are relative to the store's root (its `spec.path`).
 #[async_trait]
 pub trait Backend: Send + 'static {
@@ -41,6 +44,12 @@ pub trait Backend: Send + 'static {
     /// Files a dry-run backend would have changed so far (empty for a real backend).
     async fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// In plan mode, a changed file's content before and after the planned changes (`None`: absent),
+    /// for `waybill plan --diff`; `path` is as [`Backend::pending_changes`] names it.
+    async fn planned_contents(&mut self, _path: &str) -> Result<BeforeAfter, StoreError> {
+        Ok((None, None))
     }
 
     /// A counter of the requests the backend sends to its server, when it keeps one.

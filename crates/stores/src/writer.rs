@@ -11,6 +11,7 @@ use waybill_core::layout::StorePath;
 
 use crate::activity::Activity;
 use crate::error::StoreError;
+use crate::port::BeforeAfter;
 use crate::port::{Backend, FileChange};
 
 /// When the writer applies a batch: as soon as no task that could add to it is busy (see
@@ -95,6 +96,7 @@ enum Command {
     List(StorePath, Reply<Vec<StorePath>>),
     CheckPermission(Reply<()>),
     Pending(Reply<Vec<FileChange>>),
+    PlannedContents(String, Reply<BeforeAfter>),
 }
 
 /// A queued change set; [`PendingWrite::wait`] resolves like [`StoreWriter::submit`].
@@ -175,6 +177,12 @@ impl StoreWriter {
         self.call(Command::Pending).await
     }
 
+    /// In plan mode, a changed file's content before and after (see [`Backend::planned_contents`]).
+    pub async fn planned_contents(&self, path: &str) -> Result<BeforeAfter, StoreError> {
+        let path = path.to_string();
+        self.call(|reply| Command::PlannedContents(path, reply)).await
+    }
+
     pub fn stats(&self) -> &Arc<WriterStats> {
         &self.stats
     }
@@ -250,6 +258,9 @@ async fn run(
             }
             Command::Pending(reply) => {
                 let _ = reply.send(backend.pending_changes().await);
+            }
+            Command::PlannedContents(path, reply) => {
+                let _ = reply.send(backend.planned_contents(&path).await);
             }
         }
     }

@@ -225,3 +225,107 @@ async fn an_s3_bucket_conforms() {
     );
     assert!(requests.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+/// Plan mode over a store `real` has written: later batches read what earlier planned batches put (a
+/// state file in mode `none`), the changes are listed with their contents before and after, and the
+/// store itself is untouched. `dry` opens the plan-mode backend once `real` has written.
+async fn plan_conformance<F, Fut>(real: Box<dyn Backend>, dry: F, prefix: &str)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Box<dyn Backend>>,
+{
+    let real = StoreWriter::spawn(real, Coalescing::default());
+    let tracked = |list: &[(&str, &str)]| Op::PutTracked {
+        dir: p("f"),
+        state_file: p("f/.kratix/ns-pa.yaml"),
+        files: files(list),
+        slash: false,
+    };
+    real.submit(set("pa", vec![put("a/x.yaml", "x\n"), tracked(&[("f/0.yaml", "0")])])).await.unwrap();
+
+    let plan = StoreWriter::spawn(dry().await, Coalescing::default());
+    plan.submit(set("pa", vec![put("a/x.yaml", "x2\n"), tracked(&[("f/1.yaml", "1")])])).await.unwrap();
+    plan.submit(set("pa", vec![tracked(&[("f/2.yaml", "2")])])).await.unwrap();
+
+    let key = |k: &str| format!("{prefix}{k}");
+    let mut changes: Vec<String> = plan
+        .pending_changes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| match c {
+            waybill_stores::FileChange::Added(p) => format!("+{p}"),
+            waybill_stores::FileChange::Modified(p) => format!("~{p}"),
+            waybill_stores::FileChange::Deleted(p) => format!("-{p}"),
+        })
+        .collect();
+    changes.sort();
+    let mut want = vec![
+        format!("+{}", key("f/2.yaml")),
+        format!("-{}", key("f/0.yaml")),
+        format!("~{}", key("a/x.yaml")),
+        format!("~{}", key("f/.kratix/ns-pa.yaml")),
+    ];
+    want.sort();
+    assert_eq!(changes, want, "f/1.yaml was planned, then deleted by the second batch, which read its state file");
+
+    let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8(b).unwrap());
+    let (before, after) = plan.planned_contents(&key("a/x.yaml")).await.unwrap();
+    assert_eq!((text(before).as_deref(), text(after).as_deref()), (Some("x\n"), Some("x2\n")));
+    let (before, after) = plan.planned_contents(&key("f/0.yaml")).await.unwrap();
+    assert_eq!((text(before).as_deref(), text(after)), (Some("0"), None));
+    let (before, after) = plan.planned_contents(&key("f/.kratix/ns-pa.yaml")).await.unwrap();
+    assert_eq!(
+        (text(before).as_deref(), text(after).as_deref()),
+        (Some("files:\n- f/0.yaml\n"), Some("files:\n- f/2.yaml\n"))
+    );
+    assert_eq!(read(&real, "a/x.yaml").await.as_deref(), Some("x\n"), "plan mode wrote nothing");
+    assert_eq!(read(&real, "f/2.yaml").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_mode_lists_changes_with_their_contents_on_a_local_repository() {
+    waybill_stores::init();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("state.git");
+    let r = repo.clone();
+    let real =
+        tokio::task::spawn_blocking(move || GitBackend::open_local(&r, git_settings("root"))).await.unwrap().unwrap();
+    let dry = || async move {
+        let settings = GitSettings { dry_run: true, ..git_settings("root") };
+        let backend =
+            tokio::task::spawn_blocking(move || GitBackend::open_local(&repo, settings)).await.unwrap().unwrap();
+        Box::new(backend) as Box<dyn Backend>
+    };
+    plan_conformance(Box::new(real), dry, "root/").await;
+}
+
+fn bucket_settings(server: &S3Server, dry_run: bool) -> BucketSettings {
+    BucketSettings {
+        bucket: "kratix".into(),
+        endpoint: server.endpoint(),
+        insecure: true,
+        dual_stack: false,
+        region: None,
+        root: StorePath::from_store_path("/root").unwrap(),
+        credentials: BucketCredentials::Static {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        },
+        dry_run,
+        list_interval: Duration::ZERO,
+        concurrency: 8,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_mode_lists_changes_with_their_contents_on_a_bucket() {
+    let Some(server) = S3Server::start() else { return };
+    server.create_bucket("kratix");
+    let real = BucketBackend::new(bucket_settings(&server, false)).unwrap();
+    let dry = || async {
+        let backend = BucketBackend::new(bucket_settings(&server, true)).unwrap().into_dry_run().await.unwrap();
+        Box::new(backend) as Box<dyn Backend>
+    };
+    plan_conformance(Box::new(real), dry, "root/").await;
+}

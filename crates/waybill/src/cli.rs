@@ -170,6 +170,12 @@ pub struct PlanArgs {
     /// Exit 2 when a run would change something, 0 when it would change nothing (1 on error), for CI.
     #[arg(long)]
     pub exit_code: bool,
+    /// text for people, json for scripts (stores, changes, problems and objects not Ready).
+    #[arg(long, short = 'o', value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Show each changed file's content as a unified diff (in json, a `diff` field per change).
+    #[arg(long)]
+    pub diff: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -273,6 +279,12 @@ pub struct GetArgs {
     /// Keep printing the table whenever it changes (read every second) until interrupted.
     #[arg(long, short = 'w')]
     pub watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

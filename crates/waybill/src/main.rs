@@ -2,6 +2,7 @@
 
 mod cli;
 mod inspect;
+mod plan;
 mod progress;
 mod serve;
 mod term;
@@ -14,11 +15,9 @@ use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
 use waybill_engine::EngineConfig;
 use waybill_local::{Platform, PlatformPaths, RunOptions, Signal};
-use waybill_stores::FileChange;
 
 use cli::{
-    Cli, Command, ControllerArgs, CrdsArgs, ManifestFormat, Output, PlanArgs, PlatformArgs, RunArgs, StatusArgs,
-    ValidateArgs,
+    Cli, Command, ControllerArgs, CrdsArgs, ManifestFormat, Output, PlatformArgs, RunArgs, StatusArgs, ValidateArgs,
 };
 use term::{errln, out, outln};
 
@@ -71,7 +70,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Run(args) => run(args).await,
         Command::Status(args) => status(args),
         Command::Validate(args) => Ok(validate(args)),
-        Command::Plan(args) => plan(args).await,
+        Command::Plan(args) => plan::plan(args).await,
         Command::Crds(args) => crds(args),
         Command::Get(args) => inspect::get(args).await,
         Command::Describe(args) => inspect::describe(args),
@@ -354,43 +353,4 @@ fn validate(args: ValidateArgs) -> u8 {
         errln!("{} problem(s){warned}", found.problems.len());
         1
     }
-}
-
-async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
-    let paths = paths(&args.platform)?;
-    let config = EngineConfig { limits: args.limits.limits(), ..EngineConfig::default() };
-    let mut platform = Platform::open_dry_run(paths, config)?;
-    let report = platform.load();
-    let mut runner = platform.runner();
-    let (_tx, rx) = mpsc::unbounded_channel();
-    platform.run(&mut runner, RunOptions { once: true, concurrency: 1024 }, rx).await?;
-    for p in &report.problems {
-        outln!("problem: {p}");
-    }
-    let planned = platform.planned_changes().await;
-    let changes_anything = planned.iter().any(|(_, changes)| !changes.is_empty());
-    let view = platform.status();
-    if planned.is_empty() {
-        outln!("no state store is ready; nothing would be written");
-    }
-    for (store, changes) in planned {
-        if changes.is_empty() {
-            outln!("{store}: no changes");
-            continue;
-        }
-        outln!("{store}: {} change(s)", changes.len());
-        for c in changes {
-            match c {
-                FileChange::Added(p) => outln!("  + {p}"),
-                FileChange::Modified(p) => outln!("  ~ {p}"),
-                FileChange::Deleted(p) => outln!("  - {p}"),
-            }
-        }
-    }
-    for row in view.not_ready() {
-        if let Some(c) = row.ready() {
-            outln!("not ready: {} ({}: {})", row.object, c.reason, c.message);
-        }
-    }
-    Ok(if args.exit_code && changes_anything { 2 } else { 0 })
 }

@@ -291,6 +291,31 @@ fn plan_lists_what_a_run_would_write_and_writes_nothing() {
         "{out}"
     );
     assert_eq!(site.commits(), commits);
+
+    // --diff shows the content change; -o json carries the same changes for scripts.
+    let path = "clusters/prod/resources/default/redis/my-redis/instance-configure/5058f/redis.yaml";
+    let diff = site.waybill(&["plan", "--diff", "--platform", site.platform.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&diff.stdout);
+    assert!(out.contains(&format!("--- a/{path}\n+++ b/{path}\n")), "{out}");
+    let removed: Vec<&str> = out.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).collect();
+    let added: Vec<&str> = out.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).collect();
+    assert_eq!((removed.len(), added.len()), (1, 1), "{out}");
+    assert!(removed[0].ends_with("replicas: 3") && added[0].ends_with("replicas: 4"), "{out}");
+
+    let json =
+        site.waybill(&["plan", "-o", "json", "--diff", "--exit-code", "--platform", site.platform.to_str().unwrap()]);
+    assert_eq!(code(&json), 2, "{}", text(&json));
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(plan["changes"], true);
+    assert_eq!(plan["stores"][0]["store"], "GitStateStore/default");
+    let changes = plan["stores"][0]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{plan}");
+    assert_eq!((changes[0]["op"].as_str(), changes[0]["path"].as_str()), (Some("modify"), Some(path)));
+    let in_json = changes[0]["diff"].as_str().unwrap();
+    assert!(in_json.lines().any(|l| l.starts_with('+') && l.ends_with("replicas: 4")), "{plan}");
+    assert!(out.contains(in_json), "the text and the JSON show the same diff");
+    assert_eq!(plan["notReady"], serde_json::json!([]));
+    assert_eq!(site.commits(), commits, "plan never writes");
 }
 
 #[test]

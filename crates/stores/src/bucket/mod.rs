@@ -25,7 +25,7 @@ use waybill_core::changeset::{self, Blob, ChangeSet, Step};
 use waybill_core::layout::StorePath;
 
 use crate::error::StoreError;
-use crate::port::{Applied, Backend, FileChange};
+use crate::port::{Applied, Backend, BeforeAfter, FileChange};
 
 /// The key Kratix probes write permission with (a multipart upload, started and aborted).
 pub const PERMISSION_CHECK_KEY: &str = ".kratix-write-permission-check";
@@ -119,6 +119,8 @@ pub struct BucketBackend {
     listing: Option<(Instant, BTreeMap<String, String>)>,
     /// Plan mode: the listing as it was, and the virtual content since.
     dry: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+    /// Plan mode: what the planned batches put (`Some`) or deleted (`None`), read back by later ones.
+    planned: BTreeMap<String, Option<Blob>>,
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
@@ -205,7 +207,14 @@ impl BucketBackend {
             builder = builder.with_access_key_id(access_key_id).with_secret_access_key(secret_access_key);
         }
         let store = builder.build().map_err(|e| StoreError::Config(format!("error initialising S3 client: {e}")))?;
-        Ok(BucketBackend { store: Arc::new(store), settings, requests, listing: None, dry: None })
+        Ok(BucketBackend {
+            store: Arc::new(store),
+            settings,
+            requests,
+            listing: None,
+            dry: None,
+            planned: BTreeMap::new(),
+        })
     }
 
     fn key(&self, path: &StorePath) -> String {
@@ -252,7 +261,15 @@ impl BucketBackend {
         Ok(listed.into_iter().map(|m| (m.location.to_string(), etag(m.e_tag.as_deref()))).collect())
     }
 
+    /// An object as the store (or, in plan mode, the planned batches) hold it.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.planned.get(key) {
+            Some(planned) => Ok(planned.as_ref().map(|b| b.to_vec())),
+            None => self.get_stored(key).await,
+        }
+    }
+
+    async fn get_stored(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.store.get(&object_path(key)).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(|e| classify(&format!("failed to read {key}"), &e))?.to_vec())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -370,9 +387,11 @@ impl Backend for BucketBackend {
         if let Some((_, virtual_state)) = &mut self.dry {
             for (key, blob) in &puts {
                 virtual_state.insert(key.clone(), md5_hex(blob));
+                self.planned.insert(key.clone(), Some(blob.clone()));
             }
             for key in &deletes {
                 virtual_state.remove(key);
+                self.planned.insert(key.clone(), None);
             }
             return Ok(Applied { version: Some(version_of(&puts, &[])), outcomes, ..Applied::default() });
         }
@@ -467,6 +486,16 @@ impl Backend for BucketBackend {
 
     fn request_counter(&self) -> Option<Arc<AtomicU64>> {
         Some(self.requests.clone())
+    }
+
+    async fn planned_contents(&mut self, key: &str) -> Result<BeforeAfter, StoreError> {
+        let Some((base, _)) = &self.dry else { return Ok((None, None)) };
+        let before = if base.contains_key(key) { self.get_stored(key).await? } else { None };
+        let after = match self.planned.get(key) {
+            Some(planned) => planned.as_ref().map(|b| b.to_vec()),
+            None => before.clone(),
+        };
+        Ok((before, after))
     }
 
     async fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError> {

@@ -8,9 +8,9 @@ use waybill_core::layout::StorePath;
 
 use super::commit::{self, git_err};
 use super::ref_guard::{RefGuard, lock_of};
-use super::{GitSettings, Repo, diff_commits, list_at, objects_to_memory, read_at, tip};
+use super::{GitSettings, Repo, contents_between, diff_commits, list_at, objects_to_memory, read_at, tip};
 use crate::error::StoreError;
-use crate::port::{Applied, FileChange};
+use crate::port::{Applied, BeforeAfter, FileChange};
 
 /// How often a batch is rebuilt on a moved branch before giving up.
 const MAX_ATTEMPTS: usize = 10;
@@ -182,6 +182,13 @@ impl Repo for LocalRepo {
         match self.dry {
             Some((base, virtual_tip)) => diff_commits(&self.repo, base, virtual_tip),
             None => Ok(Vec::new()),
+        }
+    }
+
+    fn planned_contents(&mut self, path: &str) -> Result<BeforeAfter, StoreError> {
+        match self.dry {
+            Some((base, virtual_tip)) => contents_between(&self.repo, base, virtual_tip, path),
+            None => Ok((None, None)),
         }
     }
 }

@@ -29,7 +29,7 @@ pub use remote::RemoteOptions;
 use tree::TreeEditor;
 
 use crate::error::StoreError;
-use crate::port::{Applied, Backend, FileChange};
+use crate::port::{Applied, Backend, BeforeAfter, FileChange};
 
 /// What a Git backend needs from its GitStateStore.
 #[derive(Debug, Clone)]
@@ -55,6 +55,7 @@ trait Repo: Send {
     fn list(&mut self, dir: &StorePath) -> Result<Vec<StorePath>, StoreError>;
     fn check_write_permission(&mut self) -> Result<(), StoreError>;
     fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError>;
+    fn planned_contents(&mut self, path: &str) -> Result<BeforeAfter, StoreError>;
 }
 
 /// A Git state store backend.
@@ -134,6 +135,18 @@ fn read_at(
     commit::read(repo, &mut editor, root, path)
 }
 
+/// A file (by repository path) as it is at `base` and at `tip`, for `plan --diff`.
+fn contents_between(
+    repo: &Repository,
+    base: Option<Oid>,
+    tip: Option<Oid>,
+    path: &str,
+) -> Result<BeforeAfter, StoreError> {
+    let path = StorePath::parse(path).map_err(|e| StoreError::Other(format!("failed to read {path:?}: {e}")))?;
+    let root = StorePath::root();
+    Ok((read_at(repo, base, &root, &path)?, read_at(repo, tip, &root, &path)?))
+}
+
 /// Every file below `dir` at `commit`, relative to the store's root.
 fn list_at(
     repo: &Repository,
@@ -202,5 +215,10 @@ impl Backend for GitBackend {
 
     async fn pending_changes(&mut self) -> Result<Vec<FileChange>, StoreError> {
         self.blocking(|r| r.pending_changes()).await
+    }
+
+    async fn planned_contents(&mut self, path: &str) -> Result<BeforeAfter, StoreError> {
+        let path = path.to_string();
+        self.blocking(move |r| r.planned_contents(&path)).await
     }
 }

@@ -12,9 +12,9 @@ use super::auth::{Access, Diagnosis};
 use super::commit::{self, git_err};
 use super::local::init_bare;
 use super::ref_guard::{RefGuard, lock_of};
-use super::{GitSettings, Repo, diff_commits, list_at, objects_to_memory, read_at, tip};
+use super::{GitSettings, Repo, contents_between, diff_commits, list_at, objects_to_memory, read_at, tip};
 use crate::error::StoreError;
-use crate::port::{Applied, FileChange};
+use crate::port::{Applied, BeforeAfter, FileChange};
 
 /// How a remote is mirrored and written.
 #[derive(Debug, Clone)]
@@ -301,6 +301,13 @@ impl Repo for RemoteRepo {
         match self.dry {
             Some((base, virtual_tip)) => diff_commits(&self.repo, base, virtual_tip),
             None => Ok(Vec::new()),
+        }
+    }
+
+    fn planned_contents(&mut self, path: &str) -> Result<BeforeAfter, StoreError> {
+        match self.dry {
+            Some((base, virtual_tip)) => contents_between(&self.repo, base, virtual_tip, path),
+            None => Ok((None, None)),
         }
     }
 }
