@@ -143,6 +143,16 @@ impl StatusView {
         json!({ "apiVersion": "v1", "kind": "List", "items": items })
     }
 
+    /// The table of the objects that are not Ready (and the problems): what needs a look at the end of
+    /// a run; empty when everything is Ready.
+    pub fn to_summary(&self) -> String {
+        let rows: Vec<Row> = self.not_ready().cloned().collect();
+        if rows.is_empty() && self.problems.is_empty() {
+            return String::new();
+        }
+        StatusView { rows, problems: self.problems.clone() }.to_table()
+    }
+
     /// A table with one line per object, then one line per problem.
     pub fn to_table(&self) -> String {
         let mut lines = vec![["KIND".to_string(), "NAME".into(), "READY".into(), "REASON".into(), "MESSAGE".into()]];

@@ -201,6 +201,10 @@ pub struct RunArgs {
     /// Never show the progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// What `--once` prints at the end: a summary (counts per kind and every object not Ready), or
+    /// wide (every object).
+    #[arg(long, short = 'o', value_enum, default_value_t = RunOutput::Summary)]
+    pub output: RunOutput,
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:8080) [default: none].
     #[arg(long, env = "WAYBILL_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
@@ -279,6 +283,12 @@ pub struct GetArgs {
     /// Keep printing the table whenever it changes (read every second) until interrupted.
     #[arg(long, short = 'w')]
     pub watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunOutput {
+    Summary,
+    Wide,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

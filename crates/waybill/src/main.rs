@@ -58,7 +58,11 @@ fn init_logging(verbose: u8, format: cli::LogFormat) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(progress::LogWriter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         cli::LogFormat::Text => builder.init(),
         cli::LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -301,8 +305,14 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         return Ok(NOT_READY);
     }
     if args.once {
-        outln!("{}", view.to_table().trim_end());
-        outln!();
+        let table = match args.output {
+            cli::RunOutput::Wide => view.to_table(),
+            cli::RunOutput::Summary => view.to_summary(),
+        };
+        if !table.trim().is_empty() {
+            outln!("{}", table.trim_end());
+            outln!();
+        }
         outln!("{}; {commits} commit(s) this run", view.counts());
         if !view.all_ready() {
             let not_ready = view.not_ready().count();

@@ -40,9 +40,4 @@ macro_rules! errln {
     ($($arg:tt)*) => { $crate::term::write_err(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
-/// `eprint!` that never panics.
-macro_rules! err {
-    ($($arg:tt)*) => { $crate::term::write_err(format_args!($($arg)*)) };
-}
-
-pub(crate) use {err, errln, out, outln};
+pub(crate) use {errln, out, outln};
