@@ -40,7 +40,8 @@ pub struct EngineConfig {
 pub struct ContentLimits {
     /// One file, decompressed (`--max-file-size`).
     pub max_file_bytes: u64,
-    /// All files a Work writes to one Destination (one workload group), decompressed (`--max-work-size`).
+    /// All files of one WorkPlacement (one workload group on one Destination), decompressed
+    /// (`--max-work-size`).
     pub max_work_bytes: u64,
 }
 

@@ -155,8 +155,26 @@ impl<C: ControlPlane> Engine<C> {
                 return Ok(Prepared::Done(Action::requeue(DEFAULT_REQUEUE)));
             }
         };
-        let Ok(dir) = StorePath::for_destination(&dest) else {
-            return Ok(Prepared::Done(Action::done()));
+        let dir = match StorePath::for_destination(&dest) {
+            Ok(dir) => dir,
+            Err(e) => {
+                if placement.metadata.is_deleting() {
+                    // Nothing was ever written under a path that is not valid: holding the finalizers
+                    // would only keep the placement (and its Work) from being deleted.
+                    self.modify::<WorkPlacement>(namespace, name, |p| {
+                        p.metadata.remove_finalizer(REPO_CLEANUP_FINALIZER)
+                            | p.metadata.remove_finalizer(DOT_FILES_CLEANUP_FINALIZER)
+                    })
+                    .await?;
+                    let msg = format!(
+                        "Destination {:?} has an invalid spec.path ({e}); the placement is released without \
+                         removing files",
+                        dest.metadata.name
+                    );
+                    self.event(&placement.object_ref(), Event::warning("FailedDelete", msg)).await;
+                }
+                return Ok(Prepared::Done(Action::done()));
+            }
         };
         if placement.metadata.is_deleting() {
             return self.delete_placement_files(&placement, &dest, &dir, &writer).await.map(Prepared::Done);

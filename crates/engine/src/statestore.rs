@@ -204,7 +204,7 @@ impl<C: ControlPlane> Engine<C> {
     }
 
     /// Counts consecutive unreachable verdicts of a store and returns the capped exponential backoff
-    /// before the next check (1 s, 2 s, 4 s … 5 min); a success resets it.
+    /// before the next check (1 s, 2 s, 4 s … 256 s); a success resets it.
     fn store_failures(&self, key: &StoreKey, failed: bool) -> std::time::Duration {
         let mut map = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
         if !failed {

@@ -85,9 +85,9 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
         // The template is a constant: it always parses.
-        if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed:>3} [{bar:16}] {pos}/{len} reconciled {rate:>6} ETA {eta:>3} {msg}",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{elapsed:>3} [{bar:16}] {pos}/{len} reconciled {rate:>6} ETA {eta:>3} {msg}")
+        {
             let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
                 let _ = write!(w, "{:.0}/s", state.per_sec());
             };

@@ -398,3 +398,31 @@ async fn corrupt_kratix_content_fails_with_invalid_workload_content() {
     assert!(write.message.contains("a.yaml"));
     assert!(without_canaries(h.files("store")).is_empty());
 }
+
+/// A Destination whose `spec.path` is changed to leave its store (the Kubernetes API admits it;
+/// Waybill's embedded admission would not): deleting a placement it holds releases the placement, with
+/// a warning, instead of holding it and its Work for ever. The files stay where they were written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placement_on_a_destination_whose_path_now_escapes_can_be_deleted() {
+    let mut h = Harness::new();
+    h.apply(h.git_store("store"));
+    h.apply(destination("test-destination", "store", "test-path", &[]));
+    h.apply(placement("p", fruit_and_file2()));
+    h.converge().await;
+    let p: WorkPlacement = h.get("default", "p").await.unwrap();
+    assert!(!p.metadata.finalizers.is_empty());
+    h.apply(destination("test-destination", "store", "../../escape", &[]));
+    h.converge().await;
+
+    h.remove::<WorkPlacement>("default", "p");
+    h.converge().await;
+
+    assert!(h.get::<WorkPlacement>("default", "p").await.is_none(), "the placement is gone");
+    let events = h.events(Kind::WorkPlacement, "default", "p");
+    assert!(
+        events.iter().any(|e| e.reason == "FailedDelete" && e.message.contains("has an invalid spec.path")),
+        "{events:?}"
+    );
+    let files = h.files("store");
+    assert!(files.keys().any(|k| k.starts_with("test-path/") && k.ends_with("/fruit.yaml")), "{files:?}");
+}
