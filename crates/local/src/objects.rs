@@ -228,7 +228,7 @@ impl ObjectStore {
                 let meta = obj.meta_mut();
                 meta.generation = 1;
                 meta.resource_version = Some(self.next_rv());
-                meta.uid = Some(new_uid(&r));
+                meta.uid = Some(new_uid());
                 meta.creation_timestamp = Some(now_rfc3339());
                 meta.deletion_timestamp = None;
                 meta.finalizers.clear();
@@ -360,21 +360,9 @@ impl ObjectStore {
     }
 }
 
-fn new_uid(r: &ObjectRef) -> String {
-    use std::hash::{Hash, Hasher};
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    r.hash(&mut h);
-    nanos.hash(&mut h);
-    let a = h.finish();
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        (a >> 32) as u32,
-        (a >> 16) as u16,
-        a as u16,
-        (nanos >> 48) as u16,
-        nanos & 0xffff_ffff_ffff
-    )
+/// A fresh `metadata.uid`, a random (version 4) UUID as the API server assigns.
+fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn replace_spec(target: &mut AnyObject, from: AnyObject) {
@@ -432,7 +420,7 @@ impl ControlPlane for ObjectStore {
             let meta = any.meta_mut();
             meta.generation = 1;
             meta.resource_version = Some(self.next_rv());
-            meta.uid = Some(new_uid(&r));
+            meta.uid = Some(new_uid());
             meta.creation_timestamp = Some(now_rfc3339());
             meta.deletion_timestamp = None;
         }
@@ -482,6 +470,21 @@ impl ControlPlane for ObjectStore {
         match &self.persister {
             Some(p) => p.sync().await.map_err(|e| CpError::Other(format!("failed to write state database {e}"))),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_random_uuids_that_never_repeat() {
+        let uids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_uid()).collect();
+        assert_eq!(uids.len(), 1000);
+        for uid in uids.iter().take(10) {
+            let parsed = uuid::Uuid::parse_str(uid).unwrap();
+            assert_eq!(parsed.get_version_num(), 4, "{uid}");
         }
     }
 }

@@ -168,10 +168,12 @@ pub async fn git_backend(
             let key = secret_value(secret, "sshPrivateKey", &mut trimmed).ok_or_else(|| missing("sshPrivateKey"))?;
             let known = secret_value(secret, "knownHosts", &mut trimmed).ok_or_else(|| missing("knownHosts"))?;
             check_private_key(&key).map_err(auth_error)?;
+            let known_hosts = KnownHosts::parse(&known);
+            warnings.extend(known_hosts.ignored().iter().map(|w| format!("{w} (secret {secret_name})")));
             GitAuth::Ssh {
                 username: location::ssh_user(&remote_url),
                 private_key: format!("{key}\n"),
-                known_hosts: Arc::new(KnownHosts::parse(&known)),
+                known_hosts: Arc::new(known_hosts),
             }
         }
         // Kratix's wording: basicAuth and githubApp are its HTTPS auth methods.

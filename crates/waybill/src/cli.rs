@@ -386,40 +386,52 @@ pub struct ValidateArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// Parses `90s`, `5m`, `10h`, `1h30m`, `250ms` or a bare number of seconds.
+/// Parses a duration as Go's `time.ParseDuration` does (`90s`, `1.5h`, `1h30m`, `250ms`, `10us`,
+/// `5ns`; units ns, us/µs, ms, s, m, h; fractions allowed), or a bare number of seconds. Negative and
+/// overflowing values are refused, never truncated.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total = Duration::ZERO;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let value: u64 =
-            number.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 5m, 10h"))?;
-        number.clear();
-        let unit = if c == 'm' && chars.peek() == Some(&'s') {
-            chars.next();
-            Duration::from_millis(1)
-        } else {
-            match c {
-                's' => Duration::from_secs(1),
-                'm' => Duration::from_secs(60),
-                'h' => Duration::from_secs(3600),
-                _ => return Err(format!("invalid duration {text:?}: unknown unit {c:?} (use ms, s, m or h)")),
-            }
+    let invalid = |why: &str| format!("invalid duration {text:?}: {why} (e.g. 30s, 1.5h, 1h30m, 250ms)");
+    if text.is_empty() || text.starts_with('-') {
+        return Err(invalid(if text.is_empty() { "empty" } else { "it is negative" }));
+    }
+    let mut nanos: u128 = 0;
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let per_unit: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(invalid("a number needs a unit (ns, us, ms, s, m or h)")),
+            other => return Err(invalid(&format!("unknown unit {other:?} (use ns, us, ms, s, m or h)"))),
         };
-        total += unit * value as u32;
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return Err(invalid("expected a number before each unit"));
+        }
+        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid("it is too large"))? };
+        let mut value = whole.checked_mul(per_unit).ok_or_else(|| invalid("it is too large"))?;
+        // The fraction, exactly: only its first digits can matter below a nanosecond.
+        let mut scale = per_unit;
+        for d in fraction.chars().take(30) {
+            scale /= 10;
+            value += u128::from(d.to_digit(10).unwrap_or(0)) * scale;
+        }
+        nanos = nanos.checked_add(value).ok_or_else(|| invalid("it is too large"))?;
+        rest = tail;
     }
-    if !number.is_empty() {
-        return Err(format!("invalid duration {text:?}: a number needs a unit (ms, s, m or h)"));
-    }
-    Ok(total)
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| invalid("it is too large"))?;
+    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
 #[cfg(test)]
@@ -428,13 +440,37 @@ mod tests {
 
     #[test]
     fn durations_parse_like_go() {
-        let cases =
-            [("10h", 36_000_000), ("30m", 1_800_000), ("1h30m", 5_400_000), ("250ms", 250), ("0", 0), ("45", 45_000)];
-        for (text, ms) in cases {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
+        for (text, nanos) in [
+            ("10h", 36_000_000_000_000u128),
+            ("30m", 1_800_000_000_000),
+            ("1h30m", 5_400_000_000_000),
+            ("1.5h", 5_400_000_000_000),
+            (".5s", 500_000_000),
+            ("2.25m", 135_000_000_000),
+            ("250ms", 250_000_000),
+            ("10us", 10_000),
+            ("10µs", 10_000),
+            ("7ns", 7),
+            ("1h0.5s", 3_600_500_000_000),
+            ("0", 0),
+            ("45", 45_000_000_000),
+            ("0.000000001s", 1),
+        ] {
+            assert_eq!(parse_duration(text).unwrap().as_nanos(), nanos, "{text}");
         }
-        assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("5m3").is_err());
+        for (text, why) in [
+            ("10x", "unknown unit \"x\""),
+            ("5m3", "a number needs a unit"),
+            ("-1h", "negative"),
+            ("", "empty"),
+            ("h", "expected a number"),
+            ("1..5h", "expected a number"),
+            ("99999999999999999999999h", "too large"),
+            ("9999999999999999h", "too large"),
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -5,11 +5,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openssl::hash::MessageDigest;
-use openssl::pkey::{Id, PKey, Private};
-use openssl::sign::Signer;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use openssl::pkey::{Id, PKey};
 
 use crate::error::StoreError;
 use crate::git::tls::TlsSettings;
@@ -25,7 +22,7 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 pub struct GithubApp {
     app_id: u64,
     installation_id: u64,
-    key: PKey<Private>,
+    key: EncodingKey,
     api_url: String,
     tls: TlsSettings,
     cached: Mutex<Option<(String, Instant)>>,
@@ -63,24 +60,19 @@ impl GithubApp {
         if key.id() != Id::RSA {
             return Err(config("failed to generate GitHub App JWT: private key is not RSA"));
         }
+        // OpenSSL tells the kinds of bad key apart (Kratix's messages); jsonwebtoken signs.
+        let key = EncodingKey::from_rsa_pem(private_key)
+            .map_err(|e| config(format!("failed to generate GitHub App JWT: invalid private key: {e}")))?;
         let api_url = api_url.trim_end_matches('/').to_string();
         Ok(GithubApp { app_id, installation_id, key, api_url, tls, cached: Mutex::new(None) })
     }
 
     /// The App's JWT at `now` (seconds since the epoch): `iat = now - 60`, `exp = now + 600`.
     pub fn jwt(&self, now: u64) -> Result<String, StoreError> {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
         let claims =
             serde_json::json!({ "iat": now.saturating_sub(60), "exp": now + 600, "iss": self.app_id.to_string() });
-        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let signing_input = format!("{header}.{payload}");
-        let sign = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
-            let mut signer = Signer::new(MessageDigest::sha256(), &self.key)?;
-            signer.update(signing_input.as_bytes())?;
-            signer.sign_to_vec()
-        };
-        let signature = sign().map_err(|e| config(format!("failed to generate GitHub App JWT: {e}")))?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+            .map_err(|e| config(format!("failed to generate GitHub App JWT: {e}")))
     }
 
     /// An installation token, from the cache while it is fresh.
@@ -140,29 +132,19 @@ impl GithubApp {
     }
 }
 
-/// Seconds from now until an RFC 3339 UTC time (`2026-01-02T03:04:05Z`).
+/// Seconds from now until an RFC 3339 time (`2026-01-02T03:04:05Z`); `None` once it has passed or when
+/// it does not parse.
 fn seconds_until(time: &str) -> Option<u64> {
-    let t = time.trim_end_matches('Z');
-    let (date, clock) = t.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut c = clock.split(':').map(|p| p.split('.').next().unwrap_or("0").parse::<i64>());
-    let (hh, mm, ss) = (c.next()?.ok()?, c.next()?.ok()?, c.next()?.ok()?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
-    let yoe = y2 - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let at = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-    u64::try_from(at - now).ok()
+    let at = chrono::DateTime::parse_from_rfc3339(time).ok()?;
+    u64::try_from((at.to_utc() - chrono::Utc::now()).num_seconds()).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use openssl::hash::MessageDigest;
     use openssl::rsa::Rsa;
 
     fn app(pem: &[u8]) -> Result<GithubApp, StoreError> {
@@ -178,6 +160,8 @@ mod tests {
             let jwt = app(pem).unwrap().jwt(1_700_000_000).unwrap();
             let parts: Vec<&str> = jwt.split('.').collect();
             assert_eq!(parts.len(), 3);
+            let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+            assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("RS256"), Some("JWT")));
             let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
             assert_eq!(claims, serde_json::json!({"iat": 1_699_999_940u64, "exp": 1_700_000_600u64, "iss": "123"}));
             let public = PKey::from_rsa(
@@ -203,30 +187,16 @@ mod tests {
     }
 
     #[test]
-    fn expiry_times_are_read_as_utc() {
-        let in_an_hour = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
-        let days = in_an_hour / 86_400;
-        // 1970-01-01 plus `days`, formatted by hand for the check.
-        let (mut y, mut d) = (1970i64, days as i64);
-        loop {
-            let len = if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 { 366 } else { 365 };
-            if d < len {
-                break;
-            }
-            d -= len;
-            y += 1;
+    fn expiry_times_are_read_in_any_rfc3339_offset() {
+        let in_an_hour = chrono::Utc::now() + chrono::Duration::seconds(3600);
+        for text in [
+            in_an_hour.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            in_an_hour.with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap()).to_rfc3339(),
+        ] {
+            let left = seconds_until(&text).unwrap();
+            assert!((3590..=3600).contains(&left), "{text}: {left}");
         }
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let months = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-        let mut m = 0;
-        while d >= months[m] {
-            d -= months[m];
-            m += 1;
-        }
-        let secs = in_an_hour % 86_400;
-        let text =
-            format!("{y:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", m + 1, d + 1, secs / 3600, secs % 3600 / 60, secs % 60);
-        let left = seconds_until(&text).unwrap();
-        assert!((3590..=3600).contains(&left), "{text}: {left}");
+        assert_eq!(seconds_until("2001-01-01T00:00:00Z"), None, "a time that has passed");
+        assert_eq!(seconds_until("tomorrow"), None);
     }
 }

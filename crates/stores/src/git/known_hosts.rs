@@ -1,6 +1,7 @@
 //! Strict SSH host key checking against an OpenSSH `known_hosts` text, as `StrictHostKeyChecking=yes`
 //! does: plain and hashed (`|1|salt|hash`) host patterns, `[host]:port` for other ports, negations,
-//! and `@revoked` markers.
+//! and `@revoked` markers. Lines it cannot use (`@cert-authority`, malformed keys) are reported on
+//! the store, never dropped silently.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,6 +19,8 @@ struct Entry {
 /// A parsed `known_hosts`.
 pub struct KnownHosts {
     entries: Vec<Entry>,
+    /// Lines that trust nothing, with why (reported on the store, never silently dropped).
+    ignored: Vec<String>,
 }
 
 /// Why a host key was refused.
@@ -31,30 +34,48 @@ pub enum HostKeyProblem {
 impl KnownHosts {
     pub fn parse(text: &str) -> KnownHosts {
         let mut entries = Vec::new();
-        for line in text.lines() {
+        let mut ignored = Vec::new();
+        for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let mut skip =
+                |why: &str| ignored.push(format!("knownHosts line {}: {why}; the line trusts no host", n + 1));
             let mut fields = line.split_whitespace();
             let mut first = fields.next().unwrap_or_default();
             let mut revoked = false;
-            if first.starts_with('@') {
-                revoked = first == "@revoked";
-                if first != "@revoked" && first != "@cert-authority" {
-                    continue;
-                }
-                if first == "@cert-authority" {
-                    // Certificate authorities are not supported: such a line trusts nothing.
-                    continue;
+            if let Some(marker) = first.strip_prefix('@') {
+                match marker {
+                    "revoked" => revoked = true,
+                    // libssh2 presents plain host keys only: a host certificate cannot be checked.
+                    "cert-authority" => {
+                        skip("@cert-authority (host certificates) is not supported");
+                        continue;
+                    }
+                    other => {
+                        skip(&format!("unknown marker @{other}"));
+                        continue;
+                    }
                 }
                 first = fields.next().unwrap_or_default();
             }
-            let (Some(_key_type), Some(blob)) = (fields.next(), fields.next()) else { continue };
-            let Ok(key) = STANDARD.decode(blob) else { continue };
+            let (Some(_key_type), Some(blob)) = (fields.next(), fields.next()) else {
+                skip("expected hosts, a key type and a key");
+                continue;
+            };
+            let Ok(key) = STANDARD.decode(blob) else {
+                skip("the key is not valid base64");
+                continue;
+            };
             entries.push(Entry { patterns: first.split(',').map(str::to_string).collect(), key, revoked });
         }
-        KnownHosts { entries }
+        KnownHosts { entries, ignored }
+    }
+
+    /// Lines that were ignored, each with its number and reason.
+    pub fn ignored(&self) -> &[String] {
+        &self.ignored
     }
 
     /// Whether `key` (the raw SSH key blob the server presented) is the one pinned for `host`/`port`.
@@ -153,5 +174,25 @@ mod tests {
         for (host, port, key, want) in cases {
             assert_eq!(kh.check(host, port, &blob(key)), want, "{host}:{port}");
         }
+        assert!(kh.ignored().is_empty(), "{:?}", kh.ignored());
+    }
+
+    #[test]
+    fn lines_that_trust_nothing_are_named_not_dropped_silently() {
+        let text = format!(
+            "@cert-authority *.example ssh-ed25519 {KEY_A}\n@trusted h ssh-ed25519 {KEY_A}\nhost-only\nh ssh-ed25519 %%%\nok ssh-ed25519 {KEY_A}\n"
+        );
+        let kh = KnownHosts::parse(&text);
+        assert_eq!(
+            kh.ignored(),
+            [
+                "knownHosts line 1: @cert-authority (host certificates) is not supported; the line trusts no host",
+                "knownHosts line 2: unknown marker @trusted; the line trusts no host",
+                "knownHosts line 3: expected hosts, a key type and a key; the line trusts no host",
+                "knownHosts line 4: the key is not valid base64; the line trusts no host",
+            ]
+        );
+        assert_eq!(kh.check("ok", 22, &blob(KEY_A)), Ok(()));
+        assert_eq!(kh.check("a.example", 22, &blob(KEY_A)), Err(HostKeyProblem::Unknown));
     }
 }

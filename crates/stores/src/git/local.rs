@@ -1,6 +1,6 @@
 //! A repository on this machine, written directly: the branch moves by compare-and-swap.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::{ErrorCode, Oid, Repository, RepositoryInitOptions};
 use waybill_core::changeset::ChangeSet;
@@ -25,16 +25,8 @@ pub(super) struct LocalRepo {
     dry: Option<(Option<Oid>, Option<Oid>)>,
     /// Every move of the branch goes through it, so a killed Waybill's lock file is recovered.
     guard: RefGuard,
-    _scratch: Option<ScratchDir>,
-}
-
-/// A temporary directory removed on drop (plan mode over a repository that does not exist yet).
-struct ScratchDir(PathBuf);
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    /// Plan mode over a repository that does not exist yet: a scratch one, removed on drop.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 fn unique() -> u64 {
@@ -65,9 +57,11 @@ impl LocalRepo {
         let mut scratch = None;
         let repo = if is_missing_or_empty(path) {
             if settings.dry_run {
-                let dir = std::env::temp_dir().join(format!("waybill-plan-{}-{}", std::process::id(), unique()));
-                let repo = init_bare(&dir, &settings.branch)?;
-                scratch = Some(ScratchDir(dir));
+                let dir = tempfile::Builder::new().prefix("waybill-plan-").tempdir().map_err(|e| {
+                    StoreError::Config(format!("failed to create a scratch repository for the plan: {e}"))
+                })?;
+                let repo = init_bare(dir.path(), &settings.branch)?;
+                scratch = Some(dir);
                 repo
             } else {
                 std::fs::create_dir_all(path).map_err(|e| {
