@@ -3,7 +3,12 @@
 
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyParam;
 use openssl::x509::{X509, X509StoreContext};
+
+/// OpenSSL's `X509_V_ERR_HOSTNAME_MISMATCH` and `X509_V_ERR_IP_ADDRESS_MISMATCH`.
+const X509_V_ERR_HOSTNAME_MISMATCH: i32 = 62;
+const X509_V_ERR_IP_ADDRESS_MISMATCH: i32 = 64;
 
 /// How server certificates are checked.
 #[derive(Clone, Default)]
@@ -36,24 +41,37 @@ impl TlsSettings {
         Ok(())
     }
 
-    /// Verifies a server's leaf certificate (DER) against the configured CAs and `host`.
+    /// Verifies a server's leaf certificate (DER) against the configured CAs and `host`, with OpenSSL's
+    /// own host and IP matching (RFC 6125: one-label wildcards, no partial ones).
     pub fn verify_with_ca(&self, ca_pem: &[u8], leaf_der: &[u8], host: &str) -> Result<(), String> {
         let leaf = X509::from_der(leaf_der).map_err(|e| format!("unreadable server certificate: {e}"))?;
         let mut builder = X509StoreBuilder::new().map_err(|e| e.to_string())?;
         for ca in X509::stack_from_pem(ca_pem).map_err(|e| format!("caFile is not a PEM certificate bundle: {e}"))? {
             builder.add_cert(ca).map_err(|e| e.to_string())?;
         }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let mut param = X509VerifyParam::new().map_err(|e| e.to_string())?;
+        match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => param.set_ip(ip),
+            Err(_) => param.set_host(bare),
+        }
+        .map_err(|e| e.to_string())?;
+        builder.set_param(&param).map_err(|e| e.to_string())?;
         let store = builder.build();
         let chain = Stack::new().map_err(|e| e.to_string())?;
         let mut ctx = X509StoreContext::new().map_err(|e| e.to_string())?;
         let verified = ctx
             .init(&store, &leaf, &chain, |c| {
                 let ok = c.verify_cert()?;
-                Ok(if ok { Ok(()) } else { Err(c.error().error_string().to_string()) })
+                Ok(if ok { Ok(()) } else { Err(c.error()) })
             })
             .map_err(|e| e.to_string())?;
-        verified.map_err(|e| format!("certificate verify failed: {e}"))?;
-        if host_matches(&leaf, host) { Ok(()) } else { Err(format!("certificate is not valid for host {host}")) }
+        verified.map_err(|e| match e.as_raw() {
+            X509_V_ERR_HOSTNAME_MISMATCH | X509_V_ERR_IP_ADDRESS_MISMATCH => {
+                format!("certificate is not valid for host {host}")
+            }
+            _ => format!("certificate verify failed: {}", e.error_string()),
+        })
     }
 
     /// The TLS configuration for HTTPS API calls (GitHub App tokens).
@@ -76,24 +94,29 @@ impl TlsSettings {
     }
 }
 
-/// Whether the certificate names `host` (subjectAltName DNS or IP entries, `*.` wildcards).
-fn host_matches(cert: &X509, host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    let Some(names) = cert.subject_alt_names() else { return false };
-    names.iter().any(|n| {
-        if let Some(dns) = n.dnsname() {
-            let dns = dns.to_ascii_lowercase();
-            match dns.strip_prefix("*.") {
-                Some(rest) => host.split_once('.').is_some_and(|(_, h)| h == rest),
-                None => dns == host,
-            }
-        } else if let Some(ip) = n.ipaddress() {
-            host.parse::<std::net::IpAddr>().is_ok_and(|h| match h {
-                std::net::IpAddr::V4(v4) => ip == v4.octets(),
-                std::net::IpAddr::V6(v6) => ip == v6.octets(),
-            })
-        } else {
-            false
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_testsupport::tls::TestCa;
+
+    #[test]
+    fn the_server_certificate_is_checked_against_the_ca_and_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::generate(dir.path());
+        let leaf = X509::from_pem(&std::fs::read(&ca.server_pem).unwrap()).unwrap().to_der().unwrap();
+        let settings = TlsSettings::default();
+        for (host, want) in [
+            ("127.0.0.1", Ok(())),
+            ("[127.0.0.1]", Ok(())),
+            ("localhost", Ok(())),
+            ("LOCALHOST", Ok(())),
+            ("127.0.0.2", Err("certificate is not valid for host 127.0.0.2".to_string())),
+            ("evil.localhost", Err("certificate is not valid for host evil.localhost".to_string())),
+            ("localhost.evil.example", Err("certificate is not valid for host localhost.evil.example".to_string())),
+        ] {
+            assert_eq!(settings.verify_with_ca(ca.ca_pem.as_bytes(), &leaf, host), want, "{host}");
         }
-    })
+        let other = settings.verify_with_ca(TestCa::unrelated_ca_pem().as_bytes(), &leaf, "127.0.0.1").unwrap_err();
+        assert!(other.starts_with("certificate verify failed: "), "{other}");
+    }
 }
