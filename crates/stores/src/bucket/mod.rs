@@ -131,37 +131,37 @@ fn etag(raw: Option<&str>) -> String {
     raw.unwrap_or_default().trim_matches('"').to_ascii_lowercase()
 }
 
-/// Turns an `object_store` failure into the store's semantic error.
+/// Turns an `object_store` failure into the store's semantic error, by its kind: the HTTP status
+/// object_store maps (404, 401, 403), then the transport failure of the request, if any, underneath.
 fn classify(context: &str, e: &object_store::Error) -> StoreError {
-    let text = e.to_string();
-    let msg = format!("{context}: {text}");
+    use object_store::client::{HttpError, HttpErrorKind};
+    let msg = format!("{context}: {e}");
     match e {
-        object_store::Error::NotFound { .. } if text.contains("NoSuchBucket") => StoreError::NotFound(msg),
-        object_store::Error::NotFound { .. } => StoreError::NotFound(msg),
+        object_store::Error::NotFound { .. } => return StoreError::NotFound(msg),
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-            StoreError::PermissionDenied(msg)
+            return StoreError::PermissionDenied(msg);
         }
-        _ if text.contains("NoSuchBucket") => StoreError::NotFound(msg),
-        _ if ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403 Forbidden"]
-            .iter()
-            .any(|t| text.contains(t)) =>
-        {
-            StoreError::PermissionDenied(msg)
+        _ => {}
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(http) = c.downcast_ref::<HttpError>() {
+            return match http.kind() {
+                HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted => {
+                    StoreError::Unreachable(msg)
+                }
+                _ => StoreError::Other(msg),
+            };
         }
-        _ if [
-            "error sending request",
-            "Connection refused",
-            "connection refused",
-            "dns error",
-            "timed out",
-            "tcp connect",
-            "error trying to connect",
-        ]
-        .iter()
-        .any(|t| text.contains(t)) =>
-        {
-            StoreError::Unreachable(msg)
-        }
+        cause = c.source();
+    }
+    // A failed listing comes back as a generic error whose status object_store keeps in a private
+    // type: read the status it prints.
+    let text = e.to_string();
+    let status = text.split_once("status code: ").and_then(|(_, rest)| rest.get(..3)?.parse::<u16>().ok());
+    match status {
+        Some(404) => StoreError::NotFound(msg),
+        Some(401 | 403) => StoreError::PermissionDenied(msg),
         _ => StoreError::Other(msg),
     }
 }
