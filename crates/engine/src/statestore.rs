@@ -9,6 +9,8 @@ use waybill_core::meta::{Condition, ConditionStatus, remove_condition, set_condi
 const WARNING: &str = "Warning";
 /// Its reason, and the reason of the event that announces it.
 const INSECURE_OR_ADJUSTED: &str = "InsecureOrAdjustedCredentials";
+/// The longest wait between checks of a store that stays unreachable.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
 use waybill_stores::{StoreError, StoreWriter};
 
 use crate::action::{Action, DEFAULT_REQUEUE};
@@ -204,7 +206,7 @@ impl<C: ControlPlane> Engine<C> {
     }
 
     /// Counts consecutive unreachable verdicts of a store and returns the capped exponential backoff
-    /// before the next check (1 s, 2 s, 4 s … 256 s); a success resets it.
+    /// before the next check (1 s, 2 s, 4 s … 5 min, jittered); a success resets it.
     fn store_failures(&self, key: &StoreKey, failed: bool) -> std::time::Duration {
         let mut map = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
         if !failed {
@@ -212,7 +214,7 @@ impl<C: ControlPlane> Engine<C> {
             return std::time::Duration::ZERO;
         }
         let n = map.entry(key.clone()).or_insert(0);
-        let delay = std::time::Duration::from_secs(1u64 << (*n).min(8)).min(std::time::Duration::from_secs(300));
+        let delay = waybill_stores::backoff::delay(*n as usize, std::time::Duration::from_secs(1), MAX_BACKOFF);
         *n += 1;
         delay
     }

@@ -216,6 +216,7 @@ const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 fn writer_loop(mut conn: Connection, shared: Arc<Shared>, path: PathBuf) {
     let mut carried = Pending::default();
     let mut failing: Option<String> = None;
+    let mut failures = 0;
     let mut retry = std::time::Duration::from_millis(100);
     loop {
         let newer = {
@@ -245,7 +246,7 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, path: PathBuf) {
                 if failing.take().is_some() {
                     tracing::warn!("state database {} is written again", path.display());
                 }
-                retry = std::time::Duration::from_millis(100);
+                failures = 0;
             }
             Err(e) => {
                 if failing.as_deref() != Some(e.as_str()) {
@@ -254,7 +255,8 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, path: PathBuf) {
                     );
                 }
                 failing = Some(e.clone());
-                retry = (retry * 2).min(MAX_RETRY);
+                retry = waybill_stores::backoff::delay(failures, std::time::Duration::from_millis(100), MAX_RETRY);
+                failures += 1;
                 carried = work;
             }
         }

@@ -2,6 +2,7 @@
 //! turns many pending change sets into one revision per round.
 
 pub mod activity;
+pub mod backoff;
 pub mod bucket;
 pub mod error;
 pub mod from_spec;

@@ -139,7 +139,8 @@ impl Repo for LocalRepo {
                             self.settings.branch, self.refname
                         )));
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(50 * locked as u64));
+                    let (min, max) = (std::time::Duration::from_millis(50), std::time::Duration::from_millis(400));
+                    std::thread::sleep(crate::backoff::delay(locked - 1, min, max));
                 }
                 Err(e) => return Err(git_err("update the branch", e)),
             }

@@ -97,7 +97,7 @@ fn classify(context: &str, e: &git2::Error, diagnosis: &Diagnosis) -> StoreError
 }
 
 fn backoff(attempt: usize) -> Duration {
-    Duration::from_millis((250u64 << attempt.min(5)).min(5_000))
+    crate::backoff::delay(attempt, Duration::from_millis(250), Duration::from_secs(5))
 }
 
 impl RemoteRepo {
