@@ -133,14 +133,15 @@ impl StatusView {
         self.problems.is_empty() && self.rows.iter().all(Row::is_ready)
     }
 
-    /// A Kubernetes `List` of the objects, each with `apiVersion`, `kind`, `metadata` and `status`.
+    /// A Kubernetes `List` of the objects, each with `apiVersion`, `kind`, `metadata` and `status`, and
+    /// the manifest problems that belong to no object under `problems` (kubectl ignores the field).
     pub fn to_list(&self) -> Value {
         let items: Vec<Value> = self
             .rows
             .iter()
             .map(|r| json!({ "apiVersion": r.api_version, "kind": r.object.kind.as_str(), "metadata": r.metadata, "status": r.status }))
             .collect();
-        json!({ "apiVersion": "v1", "kind": "List", "items": items })
+        json!({ "apiVersion": "v1", "kind": "List", "items": items, "problems": self.problems })
     }
 
     /// The table of the objects that are not Ready (and the problems): what needs a look at the end of

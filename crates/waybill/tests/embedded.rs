@@ -205,6 +205,9 @@ fn a_manifest_broken_after_it_was_accepted_keeps_its_object_and_files() {
     let status = site.waybill(&["status", "--platform", site.platform.to_str().unwrap(), "-o", "json"]);
     let list: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(list["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "Work").count(), 2);
+    // A file that does not parse belongs to no object: the JSON carries it too.
+    let problems: Vec<&str> = list["problems"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+    assert!(problems.iter().any(|p| p.contains("works.yaml")), "{problems:?}");
 }
 
 #[test]
