@@ -230,7 +230,10 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
             let message = e.into_inner().to_string();
             let message = match &secret_view {
                 Some(v) => secret_type_problem(&field, v, &message),
-                None => message,
+                None => match type_error_line(kind, body, start_line) {
+                    Some(line) => format!("{message} (line {line})"),
+                    None => message,
+                },
             };
             return (identity, Err(vec![FieldError::new(field, message)]));
         }
@@ -245,6 +248,25 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
     if errs.is_empty() { (identity, Ok(obj)) } else { (identity, Err(errs)) }
 }
 
+/// The file line of a type error in `body`: the typed object is read again straight from the YAML,
+/// whose parser knows where it was (the path-keeping reading above, through JSON values, does not).
+fn type_error_line(kind: Kind, body: &str, start_line: usize) -> Option<usize> {
+    use crate::api::{BucketStateStore, Destination, GitStateStore, Work, WorkPlacement};
+    fn located<T: serde::de::DeserializeOwned>(body: &str) -> Option<serde_saphyr::Error> {
+        serde_saphyr::from_str::<T>(body).err()
+    }
+    let e = match kind {
+        Kind::Destination => located::<Destination>(body),
+        Kind::Work => located::<Work>(body),
+        Kind::WorkPlacement => located::<WorkPlacement>(body),
+        Kind::GitStateStore => located::<GitStateStore>(body),
+        Kind::BucketStateStore => located::<BucketStateStore>(body),
+        // A Secret's errors never point into it.
+        Kind::Secret => None,
+    }?;
+    e.location().map(|l| l.line() as usize + start_line - 1)
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().trim().to_string()
 }
@@ -255,6 +277,17 @@ mod tests {
 
     fn errors(text: &str) -> Vec<String> {
         parse(text).into_iter().filter_map(|d| d.result.err()).flatten().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn a_type_error_names_the_line_of_the_value_in_the_file() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\n\
+                    apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata:\n  name: d\nspec:\n  \
+                    path: p\n  strictMatchLabels: [1]\n  stateStoreRef: {kind: GitStateStore, name: s}\n";
+        assert_eq!(
+            errors(text),
+            vec!["spec.strictMatchLabels: invalid type: sequence, expected a boolean (line 11)".to_string()]
+        );
     }
 
     #[test]
