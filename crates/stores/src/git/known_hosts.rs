@@ -1,17 +1,17 @@
 //! Strict SSH host key checking against an OpenSSH `known_hosts` text, as `StrictHostKeyChecking=yes`
 //! does: plain and hashed (`|1|salt|hash`) host patterns, `[host]:port` for other ports, negations,
-//! and `@revoked` markers. Lines it cannot use (`@cert-authority`, malformed keys) are reported on
-//! the store, never dropped silently.
+//! and `@revoked` markers. Lines are read by the `ssh-key` crate; lines it cannot use
+//! (`@cert-authority`, malformed entries) are reported on the store, never dropped silently.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 
+use ssh_key::known_hosts::{Entry as Line, HostPatterns, Marker};
+
 /// One usable entry: which hosts it names and the key blob it pins.
 struct Entry {
-    patterns: Vec<String>,
+    hosts: HostPatterns,
     key: Vec<u8>,
     revoked: bool,
 }
@@ -35,40 +35,35 @@ impl KnownHosts {
     pub fn parse(text: &str) -> KnownHosts {
         let mut entries = Vec::new();
         let mut ignored = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
+        for (n, raw) in text.lines().enumerate() {
+            // OpenSSH separates fields by any whitespace; the parser wants single spaces.
+            let line = raw.split_whitespace().collect::<Vec<_>>().join(" ");
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let mut skip =
                 |why: &str| ignored.push(format!("knownHosts line {}: {why}; the line trusts no host", n + 1));
-            let mut fields = line.split_whitespace();
-            let mut first = fields.next().unwrap_or_default();
-            let mut revoked = false;
-            if let Some(marker) = first.strip_prefix('@') {
-                match marker {
-                    "revoked" => revoked = true,
-                    // libssh2 presents plain host keys only: a host certificate cannot be checked.
-                    "cert-authority" => {
-                        skip("@cert-authority (host certificates) is not supported");
-                        continue;
-                    }
-                    other => {
-                        skip(&format!("unknown marker @{other}"));
-                        continue;
-                    }
+            let parsed = match line.parse::<Line>() {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    skip(&format!("not a known_hosts entry ({e})"));
+                    continue;
                 }
-                first = fields.next().unwrap_or_default();
-            }
-            let (Some(_key_type), Some(blob)) = (fields.next(), fields.next()) else {
-                skip("expected hosts, a key type and a key");
+            };
+            let revoked = match parsed.marker() {
+                None => false,
+                Some(Marker::Revoked) => true,
+                // libssh2 presents plain host keys only: a host certificate cannot be checked.
+                Some(Marker::CertAuthority) => {
+                    skip("@cert-authority (host certificates) is not supported");
+                    continue;
+                }
+            };
+            let Ok(key) = parsed.public_key().to_bytes() else {
+                skip("its key cannot be encoded");
                 continue;
             };
-            let Ok(key) = STANDARD.decode(blob) else {
-                skip("the key is not valid base64");
-                continue;
-            };
-            entries.push(Entry { patterns: first.split(',').map(str::to_string).collect(), key, revoked });
+            entries.push(Entry { hosts: parsed.host_patterns().clone(), key, revoked });
         }
         KnownHosts { entries, ignored }
     }
@@ -82,7 +77,7 @@ impl KnownHosts {
     pub fn check(&self, host: &str, port: u16, key: &[u8]) -> Result<(), HostKeyProblem> {
         let name = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
         let mut known = false;
-        for e in self.entries.iter().filter(|e| matches_host(&e.patterns, &name)) {
+        for e in self.entries.iter().filter(|e| matches_host(&e.hosts, &name)) {
             if e.revoked {
                 if e.key == key {
                     return Err(HostKeyProblem::Revoked);
@@ -98,27 +93,24 @@ impl KnownHosts {
     }
 }
 
-fn matches_host(patterns: &[String], name: &str) -> bool {
+fn matches_host(hosts: &HostPatterns, name: &str) -> bool {
+    let patterns = match hosts {
+        HostPatterns::HashedName { salt, hash } => {
+            return hmac_sha1(salt, name.as_bytes()).is_some_and(|h| h == hash);
+        }
+        HostPatterns::Patterns(patterns) => patterns,
+    };
     let mut matched = false;
     for p in patterns {
         if let Some(neg) = p.strip_prefix('!') {
-            if pattern_matches(neg, name) {
+            if glob(neg.as_bytes(), name.as_bytes()) {
                 return false;
             }
-        } else if pattern_matches(p, name) {
+        } else if glob(p.as_bytes(), name.as_bytes()) {
             matched = true;
         }
     }
     matched
-}
-
-fn pattern_matches(pattern: &str, name: &str) -> bool {
-    if let Some(hashed) = pattern.strip_prefix("|1|") {
-        let Some((salt, hash)) = hashed.split_once('|') else { return false };
-        let (Ok(salt), Ok(hash)) = (STANDARD.decode(salt), STANDARD.decode(hash)) else { return false };
-        return hmac_sha1(&salt, name.as_bytes()).is_some_and(|h| h == hash);
-    }
-    glob(pattern.as_bytes(), name.as_bytes())
 }
 
 fn hmac_sha1(key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
@@ -142,9 +134,11 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
 
-    const KEY_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIB0x9r8cZG5lZ2F0aXZlLWtleS1mb3ItdGVzdHM=";
-    const KEY_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOtoZXIta2V5LWZvci10ZXN0cy1vbmx5LWhlcmU=";
+    const KEY_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB";
+    const KEY_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC";
 
     fn blob(k: &str) -> Vec<u8> {
         STANDARD.decode(k).unwrap()
@@ -155,7 +149,7 @@ mod tests {
         let salt = b"0123456789abcdefghij";
         let hashed = STANDARD.encode(hmac_sha1(salt, b"[hashed.example]:2222").unwrap());
         let text = format!(
-            "# comment\ngithub.com,140.82.112.3 ssh-ed25519 {KEY_A}\n[127.0.0.1]:2222 ssh-ed25519 {KEY_B}\n|1|{}|{hashed} ssh-ed25519 {KEY_A}\n*.corp.example,!bad.corp.example ssh-ed25519 {KEY_A}\n@revoked old.example ssh-ed25519 {KEY_B}\n",
+            "# comment\ngithub.com,140.82.112.3 ssh-ed25519 {KEY_A}\n[127.0.0.1]:2222 ssh-ed25519 {KEY_B}\n|1|{}|{hashed} ssh-ed25519 {KEY_A}\n*.corp.example,!bad.corp.example ssh-ed25519 {KEY_A}\n@revoked old.example ssh-ed25519 {KEY_B}\ntabbed.example\t ssh-ed25519\t{KEY_A} comment\n",
             STANDARD.encode(salt)
         );
         let kh = KnownHosts::parse(&text);
@@ -170,6 +164,7 @@ mod tests {
             ("bad.corp.example", 22, KEY_A, Err(HostKeyProblem::Unknown)),
             ("old.example", 22, KEY_B, Err(HostKeyProblem::Revoked)),
             ("elsewhere", 22, KEY_A, Err(HostKeyProblem::Unknown)),
+            ("tabbed.example", 22, KEY_A, Ok(())),
         ];
         for (host, port, key, want) in cases {
             assert_eq!(kh.check(host, port, &blob(key)), want, "{host}:{port}");
@@ -183,15 +178,16 @@ mod tests {
             "@cert-authority *.example ssh-ed25519 {KEY_A}\n@trusted h ssh-ed25519 {KEY_A}\nhost-only\nh ssh-ed25519 %%%\nok ssh-ed25519 {KEY_A}\n"
         );
         let kh = KnownHosts::parse(&text);
+        let ignored = kh.ignored();
+        assert_eq!(ignored.len(), 4, "{ignored:?}");
         assert_eq!(
-            kh.ignored(),
-            [
-                "knownHosts line 1: @cert-authority (host certificates) is not supported; the line trusts no host",
-                "knownHosts line 2: unknown marker @trusted; the line trusts no host",
-                "knownHosts line 3: expected hosts, a key type and a key; the line trusts no host",
-                "knownHosts line 4: the key is not valid base64; the line trusts no host",
-            ]
+            ignored[0],
+            "knownHosts line 1: @cert-authority (host certificates) is not supported; the line trusts no host"
         );
+        for (i, line) in ignored.iter().enumerate().skip(1) {
+            assert!(line.starts_with(&format!("knownHosts line {}: not a known_hosts entry (", i + 1)), "{line}");
+            assert!(line.ends_with("); the line trusts no host"), "{line}");
+        }
         assert_eq!(kh.check("ok", 22, &blob(KEY_A)), Ok(()));
         assert_eq!(kh.check("a.example", 22, &blob(KEY_A)), Err(HostKeyProblem::Unknown));
     }
