@@ -15,6 +15,7 @@ pub mod gopath;
 pub mod kind;
 pub mod labels;
 pub mod layout;
+pub mod located;
 pub mod manifest;
 pub mod meta;
 pub mod names;

@@ -219,7 +219,7 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
     }
     let unknown = crate::crd::unknown_fields(kind, &value);
     if !unknown.is_empty() {
-        return (identity, Err(unknown));
+        return (identity, Err(unknown.into_iter().map(|e| at_line(e, body, start_line)).collect()));
     }
     let secret_view = (kind == Kind::Secret).then(|| value.clone());
     let mut obj = match AnyObject::from_json(kind, value) {
@@ -228,14 +228,11 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
             let message = e.into_inner().to_string();
-            let message = match &secret_view {
-                Some(v) => secret_type_problem(&field, v, &message),
-                None => match type_error_line(kind, body, start_line) {
-                    Some(line) => format!("{message} (line {line})"),
-                    None => message,
-                },
+            let error = match &secret_view {
+                Some(v) => FieldError::new(&field, secret_type_problem(&field, v, &message)),
+                None => at_line(FieldError::new(field, message), body, start_line),
             };
-            return (identity, Err(vec![FieldError::new(field, message)]));
+            return (identity, Err(vec![error]));
         }
     };
     if kind.namespaced() && obj.meta().namespace.as_deref().unwrap_or("").is_empty() {
@@ -248,23 +245,12 @@ fn parse_document(body: &str, start_line: usize) -> (Option<ObjectRef>, Result<A
     if errs.is_empty() { (identity, Ok(obj)) } else { (identity, Err(errs)) }
 }
 
-/// The file line of a type error in `body`: the typed object is read again straight from the YAML,
-/// whose parser knows where it was (the path-keeping reading above, through JSON values, does not).
-fn type_error_line(kind: Kind, body: &str, start_line: usize) -> Option<usize> {
-    use crate::api::{BucketStateStore, Destination, GitStateStore, Work, WorkPlacement};
-    fn located<T: serde::de::DeserializeOwned>(body: &str) -> Option<serde_saphyr::Error> {
-        serde_saphyr::from_str::<T>(body).err()
+/// `error` with the file line of the value its field names, when the document says where it is.
+fn at_line(mut error: FieldError, body: &str, start_line: usize) -> FieldError {
+    if let Some(line) = crate::located::line_of(body, &error.field) {
+        error.reason = format!("{} (line {})", error.reason, line + start_line - 1);
     }
-    let e = match kind {
-        Kind::Destination => located::<Destination>(body),
-        Kind::Work => located::<Work>(body),
-        Kind::WorkPlacement => located::<WorkPlacement>(body),
-        Kind::GitStateStore => located::<GitStateStore>(body),
-        Kind::BucketStateStore => located::<BucketStateStore>(body),
-        // A Secret's errors never point into it.
-        Kind::Secret => None,
-    }?;
-    e.location().map(|l| l.line() as usize + start_line - 1)
+    error
 }
 
 fn first_line(s: &str) -> String {
@@ -287,6 +273,20 @@ mod tests {
         assert_eq!(
             errors(text),
             vec!["spec.strictMatchLabels: invalid type: sequence, expected a boolean (line 11)".to_string()]
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_names_its_line_in_the_file() {
+        let text = "apiVersion: platform.kratix.io/v1alpha1\nkind: Work\nmetadata: {name: w}\nspec:\n  promiseName: p\n  \
+                    workloadGroups:\n  - workloads:\n    - filepath: a.yaml\n      contents: x\n";
+        assert_eq!(
+            errors(text),
+            vec![
+                "spec.workloadGroups[0].workloads[0].contents: unknown field \"contents\" (did you mean \"content\"?) \
+                 (line 9)"
+                    .to_string()
+            ]
         );
     }
 
