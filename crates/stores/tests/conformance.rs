@@ -200,22 +200,7 @@ async fn git_daemon_conforms() {
 async fn an_s3_bucket_conforms() {
     let Some(server) = S3Server::start() else { return };
     server.create_bucket("kratix");
-    let backend = BucketBackend::new(BucketSettings {
-        bucket: "kratix".into(),
-        endpoint: server.endpoint(),
-        insecure: true,
-        dual_stack: false,
-        region: None,
-        root: StorePath::from_store_path("/root").unwrap(),
-        credentials: BucketCredentials::Static {
-            access_key_id: ACCESS_KEY.into(),
-            secret_access_key: SECRET_KEY.into(),
-        },
-        dry_run: false,
-        list_interval: Duration::ZERO,
-        concurrency: 8,
-    })
-    .unwrap();
+    let backend = BucketBackend::new(bucket_settings(&server, false)).unwrap();
     let requests: Arc<std::sync::atomic::AtomicU64> = backend.request_counter().unwrap();
     conformance(Box::new(backend)).await;
     let keys = server.keys("kratix");
