@@ -75,7 +75,7 @@ pub enum Command {
     /// Show one object with its conditions, recent events, and for a Work its placements, for a
     /// Destination its store, directory and placements, for a WorkPlacement the files it owns.
     Describe(ObjectArgs),
-    /// Show the events recorded in the state, oldest first (the most recent 10,000 are kept).
+    /// Show the events recorded in the state, oldest first (the most recent 5,000 are kept).
     Events(EventsArgs),
     /// Show a Work (or a Destination) as a tree: each placement, its Destination and store, and the
     /// store paths it owns (like `flux tree`).
