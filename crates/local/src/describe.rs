@@ -2,7 +2,7 @@
 //! events, its placements or its Destination, the store paths it owns), as `kubectl describe` and
 //! `flux tree` show them.
 
-use waybill_core::api::{Destination, WorkPlacement};
+use waybill_core::api::{Destination, Work, WorkPlacement};
 use waybill_core::labels::WORK_LABEL;
 use waybill_core::layout::StorePath;
 use waybill_core::meta::{Condition, find_condition};
@@ -55,11 +55,8 @@ impl Inspection {
     pub fn tree(&self, r: &ObjectRef) -> Result<String> {
         let obj = self.find(r)?;
         let placements: Vec<&WorkPlacement> = match obj {
-            AnyObject::Work(w) => self.placements_where(|p| {
-                p.metadata.namespace == w.metadata.namespace
-                    && p.metadata.labels.get(WORK_LABEL) == Some(&w.metadata.name)
-            }),
-            AnyObject::Destination(d) => self.placements_where(|p| p.spec.target_destination_name == d.metadata.name),
+            AnyObject::Work(w) => self.placements_of(w),
+            AnyObject::Destination(d) => self.placements_on(d),
             _ => {
                 return Err(LocalError::NoObject(format!(
                     "`tree` shows a Work or a Destination, not a {} (try `waybill describe`)",
@@ -89,6 +86,19 @@ impl Inspection {
             out.push_str("└── (no placements)\n");
         }
         Ok(out)
+    }
+
+    /// The placements of `work` (labelled with its name, in its namespace).
+    pub(crate) fn placements_of(&self, work: &Work) -> Vec<&WorkPlacement> {
+        self.placements_where(|p| {
+            p.metadata.namespace == work.metadata.namespace
+                && p.metadata.labels.get(WORK_LABEL) == Some(&work.metadata.name)
+        })
+    }
+
+    /// The placements that target `destination`.
+    fn placements_on(&self, destination: &Destination) -> Vec<&WorkPlacement> {
+        self.placements_where(|p| p.spec.target_destination_name == destination.metadata.name)
     }
 
     fn placements_where(&self, keep: impl Fn(&WorkPlacement) -> bool) -> Vec<&WorkPlacement> {
@@ -172,16 +182,8 @@ impl Inspection {
 
     fn related_section(&self, obj: &AnyObject) -> String {
         match obj {
-            AnyObject::Work(w) => {
-                let rows = self.placements_where(|p| {
-                    p.metadata.namespace == w.metadata.namespace
-                        && p.metadata.labels.get(WORK_LABEL) == Some(&w.metadata.name)
-                });
-                placements_section(&rows)
-            }
-            AnyObject::Destination(d) => {
-                placements_section(&self.placements_where(|p| p.spec.target_destination_name == d.metadata.name))
-            }
+            AnyObject::Work(w) => placements_section(&self.placements_of(w)),
+            AnyObject::Destination(d) => placements_section(&self.placements_on(d)),
             AnyObject::WorkPlacement(p) => {
                 let mut out = String::from("Files:\n");
                 for f in self.files_of(p) {

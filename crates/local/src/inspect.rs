@@ -188,13 +188,7 @@ impl Inspection {
                 vec![store, d.path().to_string(), d.spec.filepath.mode.as_str().into(), labels.join(",")]
             }
             AnyObject::Work(w) => {
-                let placements = self
-                    .of_kind(Kind::WorkPlacement)
-                    .filter(|p| {
-                        p.meta().namespace == w.metadata.namespace
-                            && p.meta().labels.get(WORK_LABEL) == Some(&w.metadata.name)
-                    })
-                    .count();
+                let placements = self.placements_of(w).len();
                 vec![w.spec.promise_name.clone(), w.spec.resource_name.clone(), placements.to_string()]
             }
             AnyObject::WorkPlacement(p) => {
