@@ -73,25 +73,34 @@ pub fn line_of(body: &str, path: &str) -> Option<usize> {
     let root: Node = serde_saphyr::from_str(body).ok()?;
     let mut node = &root;
     let mut line = None;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, indices) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
+    for (key, indices) in segments(path) {
         if !key.is_empty() {
             let Node::Map(entries) = node else { return None };
             let (k, child) = entries.iter().find(|(k, _)| k.value == key)?;
             line = Some(k.referenced.line() as usize);
             node = child;
         }
-        for index in indices.split(']').filter_map(|s| s.strip_prefix('[')) {
+        for index in indices {
             let Node::Seq(items) = node else { return None };
-            let child = items.get(index.parse::<usize>().ok()?)?;
+            let child = items.get(index?)?;
             line = Some(child.referenced.line() as usize);
             node = &child.value;
         }
     }
     line
+}
+
+/// A field path (`a.b[2][0].c`) as its keys, each with the list indices that follow it (`None` for an
+/// index that is not a number).
+pub(crate) fn segments(path: &str) -> Vec<(&str, Vec<Option<usize>>)> {
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (key, indices) = part.find('[').map_or((part, ""), |i| (&part[..i], &part[i..]));
+            let indices = indices.split(']').filter_map(|s| s.strip_prefix('[')).map(|i| i.parse().ok()).collect();
+            (key, indices)
+        })
+        .collect()
 }
 
 #[cfg(test)]

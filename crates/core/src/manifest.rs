@@ -136,13 +136,9 @@ fn yaml_problem(e: &serde_saphyr::Error, start_line: usize, secret: bool) -> Fie
 /// expected (`stringData.password: must be a string, not a number`).
 fn secret_type_problem(field: &str, value: &Value, message: &str) -> String {
     let mut at = Some(value);
-    for part in field.split('.').filter(|p| !p.is_empty()) {
-        let (key, index) = match part.split_once('[') {
-            Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
-            None => (part, None),
-        };
+    for (key, indices) in crate::located::segments(field) {
         at = at.and_then(|v| v.get(key));
-        if let Some(i) = index {
+        for i in indices.into_iter().flatten() {
             at = at.and_then(|v| v.get(i));
         }
     }

@@ -10,7 +10,7 @@ use waybill_core::owned::owned_paths;
 use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
 
 use crate::error::{LocalError, Result};
-use crate::inspect::{Inspection, shown};
+use crate::inspect::Inspection;
 use crate::occupancy;
 use crate::view::{self, one_line};
 
@@ -64,7 +64,7 @@ impl Inspection {
                 )));
             }
         };
-        let mut out = format!("{}  {}\n", shown(r), ready_word(obj.conditions()));
+        let mut out = format!("{r}  {}\n", ready_word(obj.conditions()));
         for (i, p) in placements.iter().enumerate() {
             let last = i + 1 == placements.len();
             let (branch, stem) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
@@ -73,7 +73,7 @@ impl Inspection {
             let store = store.map_or(String::new(), |s| format!("  {}/{}", s.kind, s.name));
             out.push_str(&format!(
                 "{branch}{}  {}  → Destination/{target}{store}\n",
-                shown(&p.object_ref()),
+                p.object_ref(),
                 ready_word(p.conditions())
             ));
             let files = self.files_of(p);
@@ -265,7 +265,7 @@ fn placements_section(placements: &[&WorkPlacement]) -> String {
     }
     let lines: Vec<Vec<String>> = placements
         .iter()
-        .map(|p| vec![shown(&p.object_ref()), p.spec.target_destination_name.clone(), ready_word(p.conditions())])
+        .map(|p| vec![p.object_ref().to_string(), p.spec.target_destination_name.clone(), ready_word(p.conditions())])
         .collect();
     out.push_str(&view::columns(&lines, "  "));
     out

@@ -67,7 +67,7 @@ impl Inspection {
             ));
         }
         self.objects.iter().find(|(o, _)| &o.object_ref() == r).map(|(o, s)| (o, s.as_deref())).ok_or_else(|| {
-            LocalError::NoObject(format!("{} in the state (`waybill get {}` lists them)", shown(r), r.kind.plural()))
+            LocalError::NoObject(format!("{r} in the state (`waybill get {}` lists them)", r.kind.plural()))
         })
     }
 
@@ -95,13 +95,13 @@ impl Inspection {
         let events = self.events_for(about);
         if events.is_empty() {
             return match about {
-                Some(r) => format!("no events recorded for {}\n", shown(r)),
+                Some(r) => format!("no events recorded for {r}\n"),
                 None => "no events recorded\n".into(),
             };
         }
         let mut lines = vec![vec!["TIME".into(), "TYPE".into(), "REASON".into(), "OBJECT".into(), "MESSAGE".into()]];
         for e in events {
-            let object = persist::ref_of(&e.object).map(|r| shown(&r)).unwrap_or_else(|| e.object.clone());
+            let object = persist::ref_of(&e.object).map(|r| r.to_string()).unwrap_or_else(|| e.object.clone());
             lines.push(vec![
                 e.time.clone(),
                 e.type_.clone(),
@@ -219,14 +219,5 @@ fn group(kind: Kind) -> &'static str {
     match kind {
         Kind::Secret => "",
         _ => waybill_core::kind::KRATIX_GROUP,
-    }
-}
-
-/// `Destination/dev` or `Work/default/redis`.
-pub fn shown(r: &ObjectRef) -> String {
-    if r.namespace.is_empty() {
-        format!("{}/{}", r.kind, r.name)
-    } else {
-        format!("{}/{}/{}", r.kind, r.namespace, r.name)
     }
 }

@@ -254,8 +254,6 @@ fn load_and_admit(loader: &mut Loader, settler: &Settler, links: &Links, store: 
 
 /// The status view stored in a state directory, read without disturbing a running `waybill run`.
 pub fn stored_status(paths: &PlatformPaths) -> Result<StatusView> {
-    let snapshot = persist::read_only(&paths.db())?;
-    let objects: Vec<_> = snapshot.objects.into_iter().map(|(o, _)| o).collect();
-    let rejections = snapshot.rejections.into_iter().filter_map(|(k, m)| persist::ref_of(&k).map(|r| (r, m))).collect();
-    Ok(view::build(&objects, &rejections, &snapshot.problems, true))
+    let state = crate::inspect::Inspection::read(paths)?;
+    Ok(view::build(state.objects.iter().map(|(o, _)| o), &state.rejections, &state.problems, true))
 }
