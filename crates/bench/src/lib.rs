@@ -163,6 +163,7 @@ pub struct RunFigures {
 /// Runs embedded mode once over `platform`, as `waybill run --once` does.
 pub async fn run_once(platform: &Path) -> anyhow::Result<RunFigures> {
     let started = Instant::now();
+    let cpu = cpu_time();
     let paths = PlatformPaths::new(platform, None)?;
     let mut p = Platform::open(paths, EngineConfig::default())?;
     let opened = started.elapsed();
@@ -171,7 +172,7 @@ pub async fn run_once(platform: &Path) -> anyhow::Result<RunFigures> {
     let mut runner = p.runner();
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
     p.run(&mut runner, RunOptions { once: true, concurrency: 1024 }, rx).await?;
-    tracing::info!(?opened, ?loaded, ran = ?started.elapsed(), "run_once phases");
+    tracing::info!(?opened, ?loaded, ran = ?started.elapsed(), cpu = ?(cpu_time() - cpu), "run_once phases");
     let view = p.status();
     for row in view.not_ready().take(5) {
         if let Some(c) = row.ready() {

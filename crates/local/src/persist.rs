@@ -2,6 +2,7 @@
 //! never block a running `waybill run`), written by one thread in group commits.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -53,6 +54,45 @@ pub struct Snapshot {
     pub files: Vec<(String, FileStamp)>,
 }
 
+/// One stored object as read: kind, body, source file and status.
+type Row = (String, String, Option<String>, Option<String>);
+
+/// Parses stored objects on every core: at start-up, decoding tens of thousands of objects is most
+/// of what opening the state costs (`docs/` benchmarks). Rows that do not parse are skipped with a
+/// warning; the order of the rows is kept.
+fn parse_rows(rows: Vec<Row>) -> Vec<(AnyObject, Option<String>)> {
+    fn parse(rows: Vec<Row>) -> Vec<(AnyObject, Option<String>)> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (kind, body, source, status) in rows {
+            // The status is kept apart (older databases kept it in the body: then the column is empty).
+            match Kind::parse(&kind).and_then(|k| AnyObject::from_json_parts(k, &body, status.as_deref()).ok()) {
+                Some(obj) => out.push((obj, source)),
+                None => tracing::warn!(kind, "skipping an unreadable object in the state database"),
+            }
+        }
+        out
+    }
+    let threads = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    if threads < 2 || rows.len() < 1024 {
+        return parse(rows);
+    }
+    let per = rows.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rows = rows.into_iter();
+    loop {
+        let chunk: Vec<Row> = rows.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.into_iter().map(|chunk| scope.spawn(move || parse(chunk))).collect();
+        // A parse that panicked is a bug: it panics here as it would have on this thread.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
 /// The database key of an object: `Kind/namespace/name`.
 pub fn key_of(r: &ObjectRef) -> String {
     format!("{}/{}/{}", r.kind, r.namespace, r.name)
@@ -71,6 +111,10 @@ pub fn ref_of(key: &str) -> Option<ObjectRef> {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// Set, under the `pending` lock, from taking writes off it until they are committed; stays set
+    /// while a failed write waits to be retried. With nothing pending and this clear, everything
+    /// queued so far is durable and [`Persister::sync`] returns at once.
+    writing: std::sync::atomic::AtomicBool,
 }
 
 /// Handle to the writer thread; the thread ends once the last handle is gone.
@@ -99,7 +143,11 @@ pub fn open_for_writing(path: &Path) -> Result<(Snapshot, Persister)> {
     conn.execute_batch(SCHEMA).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     add_status_column(&conn).map_err(|cause| LocalError::OpenState { path: path.to_path_buf(), cause })?;
     let snapshot = read_all(&conn)?;
-    let shared = Arc::new(Shared { pending: Mutex::new(Pending::default()), wake: Condvar::new() });
+    let shared = Arc::new(Shared {
+        pending: Mutex::new(Pending::default()),
+        wake: Condvar::new(),
+        writing: std::sync::atomic::AtomicBool::new(false),
+    });
     let (thread_shared, path_buf) = (shared.clone(), path.to_path_buf());
     std::thread::Builder::new()
         .name("waybill-persist".into())
@@ -150,15 +198,8 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
             ))
         })
         .map_err(LocalError::ReadState)?;
-    for row in rows {
-        let (kind, body, source, status) = row.map_err(LocalError::ReadState)?;
-        // The status is kept apart (older databases kept it in the body: then the column is empty).
-        let parsed = Kind::parse(&kind).and_then(|k| AnyObject::from_json_parts(k, &body, status.as_deref()).ok());
-        match parsed {
-            Some(obj) => snap.objects.push((obj, source)),
-            None => tracing::warn!(kind, "skipping an unreadable object in the state database"),
-        }
-    }
+    let rows: Vec<Row> = rows.collect::<rusqlite::Result<_>>().map_err(LocalError::ReadState)?;
+    snap.objects = parse_rows(rows);
     let mut stmt = conn.prepare("SELECT key, message FROM rejections ORDER BY key").map_err(LocalError::ReadState)?;
     snap.rejections = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -236,6 +277,9 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, path: PathBuf) {
                     break;
                 }
             }
+            if pending.has_data() || carried.has_data() {
+                shared.writing.store(true, Ordering::SeqCst);
+            }
             std::mem::take(&mut *pending)
         };
         let mut work = std::mem::take(&mut carried).then(newer);
@@ -259,6 +303,10 @@ fn writer_loop(mut conn: Connection, shared: Arc<Shared>, path: PathBuf) {
                 failures += 1;
                 carried = work;
             }
+        }
+        if result.is_ok() {
+            let _pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            shared.writing.store(false, Ordering::SeqCst);
         }
         for w in waiters {
             let _ = w.send(result.clone());
@@ -377,7 +425,16 @@ impl Persister {
     /// Resolves once everything queued before it is committed.
     pub async fn sync(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.queue(|p| p.waiters.push(tx));
+        {
+            let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            // Nothing queued and nothing being written: all of it is durable already (a rerun's
+            // thousands of reconciles that change nothing never wait for the writer thread).
+            if !pending.has_data() && !self.shared.writing.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            pending.waiters.push(tx);
+        }
+        self.shared.wake.notify_one();
         rx.await.map_err(|_| "the persistence thread stopped".to_string())?
     }
 }

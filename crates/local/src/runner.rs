@@ -298,8 +298,10 @@ impl Runner {
             let held_back = !self.queue.ready.is_empty();
             let activity = self.activity.clone();
             let concurrency = opts.concurrency.max(1);
+            // Resumed once a quarter of the limit is free, to start reconciles in groups.
+            let resume_at = concurrency - concurrency / 4;
             tokio::select! {
-                _ = activity.wait_at_most(concurrency), if held_back && tasks.len() < (concurrency * PARKED_FACTOR).max(MIN_IN_FLIGHT) => {}
+                _ = activity.wait_at_most(resume_at), if held_back && tasks.len() < (concurrency * PARKED_FACTOR).max(MIN_IN_FLIGHT) => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
                     Ok((r, result)) => self.finish(r, result, opts.once),
                     Err(e) => tracing::error!("a reconcile task failed: {e}"),

@@ -8,12 +8,21 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use tokio::sync::Notify;
 
-#[derive(Default)]
 struct Inner {
     count: AtomicIsize,
     idle: Notify,
-    /// Notified whenever a task leaves (finishes or parks).
+    /// Notified when a task leaves (finishes or parks) and at most `wake_at` tasks stay busy.
     left: Notify,
+    /// The count [`Activity::wait_at_most`] waits for; negative while nobody waits. Only leaving at
+    /// or below it wakes the waiter: a runner at its concurrency limit hears one wake for a group of
+    /// finished reconciles, not one per reconcile (thousands of cross-thread wakes in a burst).
+    wake_at: AtomicIsize,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner { count: AtomicIsize::new(0), idle: Notify::new(), left: Notify::new(), wake_at: AtomicIsize::new(-1) }
+    }
 }
 
 /// Shared count of busy tasks; see the module documentation. Without any counted task it is idle.
@@ -45,7 +54,9 @@ impl Activity {
 
     pub fn leave(&self) {
         let before = self.inner.count.fetch_sub(1, Ordering::SeqCst);
-        self.inner.left.notify_waiters();
+        if before - 1 <= self.inner.wake_at.load(Ordering::SeqCst) {
+            self.inner.left.notify_waiters();
+        }
         if before <= 1 {
             self.inner.idle.notify_waiters();
         }
@@ -82,13 +93,23 @@ impl Activity {
     }
 
     /// Resolves once at most `n` tasks are busy (a runner holding work back for a concurrency limit
-    /// hears that a task parked on a writer).
+    /// hears that tasks finished or parked on a writer). One waiter at a time.
     pub async fn wait_at_most(&self, n: usize) {
+        struct Done<'a>(&'a AtomicIsize);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(-1, Ordering::SeqCst);
+            }
+        }
+        let _done = Done(&self.inner.wake_at);
+        let n = isize::try_from(n).unwrap_or(isize::MAX);
         loop {
             let left = self.inner.left.notified();
             tokio::pin!(left);
             left.as_mut().enable();
-            if self.busy_count() <= n {
+            // Published before the count is read: a task leaving after this read sees the threshold.
+            self.inner.wake_at.store(n, Ordering::SeqCst);
+            if self.inner.count.load(Ordering::SeqCst) <= n {
                 return;
             }
             left.await;
@@ -106,5 +127,39 @@ impl Activity {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Whether `fut` resolves within a short while.
+    async fn resolves<F: Future>(fut: F) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), fut).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_waiter_for_at_most_n_busy_tasks_wakes_when_enough_of_them_left_and_not_before() {
+        let activity = Activity::default();
+        let busy: Vec<Busy> = (0..10).map(|_| activity.busy()).collect();
+        let mut busy = busy.into_iter();
+        let waiter = {
+            let activity = activity.clone();
+            tokio::spawn(async move { activity.wait_at_most(7).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Two leave: nine, then eight stay busy, above the threshold.
+        drop(busy.next());
+        drop(busy.next());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "woke with 8 busy, waiting for at most 7");
+        drop(busy.next());
+        assert!(resolves(waiter).await, "did not wake with 7 busy");
+        // Nobody waits any more: leaving wakes nothing, and a new wait already met returns at once.
+        assert!(resolves(activity.wait_at_most(7)).await);
+        let rest: Vec<Busy> = busy.collect();
+        assert_eq!(activity.busy_count(), rest.len());
     }
 }

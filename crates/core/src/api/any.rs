@@ -227,8 +227,7 @@ impl AnyObject {
         fn parse<T: Resource>(body: &str, status: Option<&str>) -> Result<T, serde_json::Error> {
             let mut obj: T = serde_json::from_str(body)?;
             if let Some(status) = status.filter(|s| s.trim() != "null") {
-                let mut with: T = serde_json::from_str(&format!("{{\"status\":{status}}}"))?;
-                with.meta_mut().clone_from(obj.meta());
+                let with: T = serde_json::from_str(&format!("{{\"status\":{status}}}"))?;
                 obj.copy_status_from(&with);
             }
             Ok(obj)

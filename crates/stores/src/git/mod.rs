@@ -16,6 +16,7 @@ mod ref_guard;
 mod remote;
 pub mod tls;
 pub mod tree;
+mod tree_hash;
 
 use async_trait::async_trait;
 use git2::{ErrorCode, Oid, Repository};

@@ -84,6 +84,19 @@ impl<'r> TreeEditor<'r> {
         })
     }
 
+    /// The id of the directory at `path` as the base tree has it, when nothing at or below it was
+    /// edited yet (an edit below a directory marks it changed, so its base id is still its content).
+    pub fn untouched_dir(&mut self, path: &str) -> Result<Option<Oid>, git2::Error> {
+        let mut dir = &mut self.root;
+        for name in split(path) {
+            match dir.loaded(self.repo)?.get_mut(name) {
+                Some(Entry::Dir(d)) => dir = d,
+                _ => return Ok(None),
+            }
+        }
+        Ok(if dir.dirty { None } else { dir.base })
+    }
+
     /// Writes blob `oid` at `path`, creating directories and replacing whatever stood in the way.
     pub fn put(&mut self, path: &str, oid: Oid) -> Result<(), git2::Error> {
         // Already there: nothing on the way becomes dirty, so an unchanged batch writes no tree.
