@@ -76,13 +76,14 @@ impl IndexedObjects {
         self.map.values().map(|o| &**o)
     }
 
-    /// Objects of `kind`, in one namespace or all, carrying every label of `labels`.
+    /// Objects of `kind`, in one namespace or all, carrying every label of `labels`, shared: callers
+    /// copy them after letting go of the store's lock.
     pub(crate) fn select<'a>(
         &'a self,
         kind: Kind,
         namespace: Option<&'a str>,
         labels: &'a [(&'a str, &'a str)],
-    ) -> Box<dyn Iterator<Item = &'a AnyObject> + 'a> {
+    ) -> Box<dyn Iterator<Item = &'a Arc<AnyObject>> + 'a> {
         let in_ns = move |r: &ObjectRef| namespace.is_none_or(|ns| r.namespace == ns);
         let has_all = move |o: &AnyObject| labels.iter().all(|(k, v)| o.meta().labels.get(*k).is_some_and(|x| x == v));
         match labels.first() {
@@ -92,7 +93,7 @@ impl IndexedObjects {
                     refs.into_iter()
                         .flatten()
                         .filter(move |r| in_ns(r))
-                        .filter_map(|r| self.map.get(r).map(|o| &**o))
+                        .filter_map(|r| self.map.get(r))
                         .filter(move |o| has_all(o)),
                 )
             }
@@ -102,7 +103,7 @@ impl IndexedObjects {
                     self.map
                         .range(start..)
                         .take_while(move |(r, _)| r.kind == kind && namespace.is_none_or(|ns| r.namespace == ns))
-                        .map(|(_, o)| &**o),
+                        .map(|(_, o)| o),
                 )
             }
         }

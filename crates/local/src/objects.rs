@@ -117,12 +117,13 @@ impl ObjectStore {
 
     /// Copies of every object of `kind`.
     pub fn all_of(&self, kind: Kind) -> Vec<AnyObject> {
-        self.lock().objects.select(kind, None, &[]).cloned().collect()
+        let shared: Vec<Arc<AnyObject>> = self.lock().objects.select(kind, None, &[]).cloned().collect();
+        shared.iter().map(|o| AnyObject::clone(o)).collect()
     }
 
     /// References of every object of `kind` matching `pred`.
     pub fn refs_where(&self, kind: Kind, pred: impl Fn(&AnyObject) -> bool) -> Vec<ObjectRef> {
-        self.lock().objects.select(kind, None, &[]).filter(|o| pred(o)).map(AnyObject::object_ref).collect()
+        self.lock().objects.select(kind, None, &[]).filter(|o| pred(o)).map(|o| o.object_ref()).collect()
     }
 
     /// The status view of every object, built without copying them.
@@ -318,7 +319,8 @@ impl ObjectStore {
             let mut next = AnyObject::clone(&current);
             next.copy_status_from(&obj);
             if next.status_value() == current.status_value() {
-                return Ok(AnyObject::clone(&current));
+                drop(inner);
+                return Ok(next);
             }
             (next, ChangeKind::StatusChanged)
         } else {
@@ -356,6 +358,8 @@ impl ObjectStore {
         let stored = Arc::new(next);
         inner.objects.insert(r, stored.clone());
         Self::notify(&mut inner, Change { kind, object: stored.clone() });
+        // Copied once the lock is released: thousands of reconciles share it.
+        drop(inner);
         Ok(AnyObject::clone(&stored))
     }
 }
@@ -385,12 +389,14 @@ fn replace_spec(target: &mut AnyObject, from: AnyObject) {
 impl ControlPlane for ObjectStore {
     async fn get<K: Resource>(&self, namespace: &str, name: &str) -> Result<Option<K>, CpError> {
         let r = ObjectRef::new(K::KIND, namespace, name);
-        Ok(self.lock().objects.get(&r).and_then(|o| K::from_any_ref(o)).cloned())
+        // Copied once the lock is released: thousands of reconciles share it.
+        let shared = self.lock().objects.get_shared(&r);
+        Ok(shared.as_deref().and_then(K::from_any_ref).cloned())
     }
 
     async fn list<K: Resource>(&self, namespace: Option<&str>, labels: &[(&str, &str)]) -> Result<Vec<K>, CpError> {
-        let inner = self.lock();
-        Ok(inner.objects.select(K::KIND, namespace, labels).filter_map(|o| K::from_any_ref(o)).cloned().collect())
+        let shared: Vec<Arc<AnyObject>> = self.lock().objects.select(K::KIND, namespace, labels).cloned().collect();
+        Ok(shared.iter().filter_map(|o| K::from_any_ref(o)).cloned().collect())
     }
 
     async fn list_all<K: Resource>(&self) -> Result<std::sync::Arc<Vec<K>>, CpError> {
