@@ -50,9 +50,11 @@ pub fn cpu_time() -> Duration {
     // Fields 14 and 15 of /proc/self/stat, after the command name in parentheses, in clock ticks.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<u64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    // `after` starts at field 3 (the state, which does not parse), so utime and stime are 11th and 12th.
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    // Counted by position: `after` starts at field 3 (the state), so utime and stime are its 12th and
+    // 13th. (Skipping what does not parse as unsigned miscounted: `tpgid` is -1 without a terminal.)
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
     Duration::from_millis(ticks * 10)
 }
 
@@ -188,4 +190,31 @@ pub async fn run_once(platform: &Path) -> anyhow::Result<RunFigures> {
         all_ready: view.all_ready(),
         parsed: p.files_parsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figure the programs print as `cpu` is this process's CPU time, over all its threads: two
+    /// threads spinning for 400 ms each add far more than the 100 ms asserted, even on a loaded machine
+    /// (a miscount of the fields once printed system time and children's time instead, close to zero).
+    #[test]
+    fn cpu_time_counts_what_every_thread_of_the_process_used() {
+        let spin = || {
+            let started = Instant::now();
+            let mut n = 0u64;
+            while started.elapsed() < Duration::from_millis(400) {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        };
+        let before = cpu_time();
+        std::thread::scope(|s| {
+            s.spawn(spin);
+            spin();
+        });
+        let used = cpu_time() - before;
+        assert!(used >= Duration::from_millis(100), "two threads spinning 400 ms each counted {used:?}");
+        assert!(used <= Duration::from_secs(5), "counted {used:?} for at most 0.8 s of spinning");
+    }
 }

@@ -23,7 +23,10 @@ pub struct Coalescing {
     pub activity: Activity,
     pub quiet: Duration,
     pub max_wait: Duration,
-    /// Never put more change sets than this in one batch.
+    /// Never put more change sets than this in one batch. A batch holds its files decoded, the tree
+    /// being edited and its new objects until they are packed: the default, 6,000, bounds that at about
+    /// 45 MB and still lands 10,000 Works in three commits (canaries, 6,000, 4,000; the benchmarks in
+    /// the README).
     pub max_batch: usize,
     /// Once nothing is busy, how long to wait for one more change set before applying. Zero where
     /// every change is counted from the start (the embedded control plane); a Kubernetes watch hands
@@ -37,7 +40,7 @@ impl Default for Coalescing {
             activity: Activity::default(),
             quiet: Duration::from_millis(250),
             max_wait: Duration::from_secs(10),
-            max_batch: 100_000,
+            max_batch: 6_000,
             linger: Duration::ZERO,
         }
     }
