@@ -19,8 +19,8 @@ pub(crate) struct IndexedObjects {
 }
 
 /// The labels reconcilers list by (a Work's placements, a Destination's): only these are indexed.
-/// Indexing every label cost about 800 bytes per object (16 MB at 10,000 Works, README Benchmarks); a selection by any other
-/// label scans its kind.
+/// Indexing every label cost about 800 bytes per object (16 MB at 10,000 Works, README Benchmarks); a
+/// selection by any other label scans its kind.
 const INDEXED: [&str; 2] = [WORK_LABEL, TARGET_DESTINATION_LABEL];
 
 /// The indexed labels of an object.
