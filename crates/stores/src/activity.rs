@@ -4,12 +4,15 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 struct Inner {
     count: AtomicIsize,
+    /// Tasks that became busy so far (a parked task resuming is not a new one).
+    starts: AtomicU64,
     idle: Notify,
     /// Notified when a task leaves (finishes or parks) and at most `wake_at` tasks stay busy.
     left: Notify,
@@ -21,7 +24,13 @@ struct Inner {
 
 impl Default for Inner {
     fn default() -> Self {
-        Inner { count: AtomicIsize::new(0), idle: Notify::new(), left: Notify::new(), wake_at: AtomicIsize::new(-1) }
+        Inner {
+            count: AtomicIsize::new(0),
+            starts: AtomicU64::new(0),
+            idle: Notify::new(),
+            left: Notify::new(),
+            wake_at: AtomicIsize::new(-1),
+        }
     }
 }
 
@@ -48,7 +57,14 @@ impl Drop for Busy {
 }
 
 impl Activity {
+    /// A new task is busy: it could submit a change set.
     pub fn enter(&self) {
+        self.inner.starts.fetch_add(1, Ordering::SeqCst);
+        self.resume();
+    }
+
+    /// A parked task is busy again: it was counted when it started.
+    fn resume(&self) {
         self.inner.count.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -84,7 +100,7 @@ impl Activity {
         struct Resume(Activity);
         impl Drop for Resume {
             fn drop(&mut self) {
-                self.0.enter();
+                self.0.resume();
             }
         }
         self.leave();
@@ -113,6 +129,22 @@ impl Activity {
                 return;
             }
             left.await;
+        }
+    }
+
+    /// Resolves once no task has started for `quiet`. What is busy then was busy before: if none of it
+    /// submitted meanwhile, a batch stopped growing although other work goes on. A burst keeps starting
+    /// reconciles (and, under Kubernetes, watch events and the re-reconciles their status updates
+    /// cause) however slowly a loaded machine lets them submit, so it does not read as stopped.
+    pub async fn no_start_for(&self, quiet: Duration) {
+        let mut seen = self.inner.starts.load(Ordering::SeqCst);
+        loop {
+            tokio::time::sleep(quiet).await;
+            let now = self.inner.starts.load(Ordering::SeqCst);
+            if now == seen {
+                return;
+            }
+            seen = now;
         }
     }
 
@@ -161,5 +193,49 @@ mod tests {
         assert!(resolves(activity.wait_at_most(7)).await);
         let rest: Vec<Busy> = busy.collect();
         assert_eq!(activity.busy_count(), rest.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_start_for_waits_while_tasks_keep_starting_and_resolves_once_they_stop() {
+        let activity = Activity::default();
+        let _long = activity.busy();
+        let waiter = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                activity.no_start_for(Duration::from_millis(250)).await;
+                tokio::time::Instant::now()
+            })
+        };
+        let began = tokio::time::Instant::now();
+        // A short task starts every 100 ms for two seconds.
+        for _ in 0..20 {
+            drop(activity.busy());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!waiter.is_finished(), "resolved while tasks kept starting");
+        let resolved = waiter.await.unwrap();
+        let after = resolved - began;
+        assert!(after >= Duration::from_millis(2_000), "resolved {after:?} after the first start");
+        assert!(after <= Duration::from_millis(2_600), "took {after:?}: at most two windows after the last start");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parked_task_resuming_is_not_a_start() {
+        let activity = Activity::default();
+        let _long = activity.busy();
+        let parked = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                let _busy = activity.busy();
+                activity.parked(tokio::time::sleep(Duration::from_millis(100))).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            })
+        };
+        tokio::task::yield_now().await;
+        let began = tokio::time::Instant::now();
+        activity.no_start_for(Duration::from_millis(250)).await;
+        assert!(began.elapsed() <= Duration::from_millis(300), "the resume counted as a start");
+        assert_eq!(activity.busy_count(), 2, "the resumed task is busy again");
+        parked.abort();
     }
 }

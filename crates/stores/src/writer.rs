@@ -15,8 +15,8 @@ use crate::port::BeforeAfter;
 use crate::port::{Backend, FileChange};
 
 /// When the writer applies a batch: as soon as no task that could add to it is busy (see
-/// [`Activity`]); or once no change set has come for `quiet` (the batch stopped growing, though other
-/// work goes on: no global idle moment is needed); and at the latest `max_wait` after the batch's
+/// [`Activity`]); or once no change set came and no task started for `quiet` (the batch stopped
+/// growing, though other work goes on: no global idle moment is needed); and at the latest `max_wait` after the batch's
 /// first change set (a bound on staleness while change sets keep coming).
 #[derive(Debug, Clone)]
 pub struct Coalescing {
@@ -226,8 +226,8 @@ async fn run(
                                         tracing::debug!("applying: nothing that could add to the batch is busy");
                                         lingered(&mut rx, c.linger).await
                                     }
-                                    _ = tokio::time::sleep(c.quiet) => {
-                                        tracing::debug!(activity = ?c.activity, "applying: no change set came for a while");
+                                    _ = c.activity.no_start_for(c.quiet) => {
+                                        tracing::debug!(activity = ?c.activity, "applying: no change set came and no task started for a while");
                                         rx.try_recv().ok()
                                     }
                                     _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
