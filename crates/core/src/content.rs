@@ -4,13 +4,14 @@
 //! gzip magic `1f 8b` is Kratix's encoding and must decompress; any other content is the file's text as
 //! it stands.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
+
+use crate::gunzip::{GunzipError, gunzip_limited};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -53,16 +54,10 @@ pub fn decode_limited(content: &str, limit: u64) -> Result<Vec<u8>, ContentError
         }
         return Ok(content.as_bytes().to_vec());
     };
-    let guess = compressed.len().saturating_mul(4).min(usize::try_from(limit).unwrap_or(usize::MAX));
-    let mut out = Vec::with_capacity(guess);
-    MultiGzDecoder::new(compressed.as_slice())
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| ContentError::Corrupt(e.to_string()))?;
-    if out.len() as u64 > limit {
-        return Err(ContentError::TooLarge(limit));
-    }
-    Ok(out)
+    gunzip_limited(&compressed, limit).map_err(|e| match e {
+        GunzipError::TooLarge => ContentError::TooLarge(limit),
+        GunzipError::Corrupt(reason) => ContentError::Corrupt(reason),
+    })
 }
 
 /// The gzip stream inside `content`, if `content` is Kratix's encoding. Line breaks are ignored, as Go's

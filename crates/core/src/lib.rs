@@ -12,6 +12,7 @@ pub mod content;
 pub mod crd;
 pub mod fuzzing;
 pub mod gopath;
+mod gunzip;
 pub mod kind;
 pub mod labels;
 pub mod layout;
