@@ -14,6 +14,7 @@ pub mod location;
 mod pack;
 mod ref_guard;
 mod remote;
+pub mod socket;
 pub mod tls;
 pub mod tree;
 mod tree_hash;
