@@ -15,9 +15,19 @@ use waybill_local::{Platform, PlatformPaths, RunOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Frees memory back to the system after 10 ms, as the `waybill` binary does (its `main.rs` says why).
+fn return_freed_memory_promptly() {
+    #[cfg(not(feature = "system-allocator"))]
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one process-wide option; `mi_option_purge_delay` is 15 in mimalloc.h.
+        unsafe { libmimalloc_sys::mi_option_set(15, 10) };
+    }
+}
+
 /// What every benchmark program does first: initialise libgit2 (before the runtime's threads) and
 /// logging ([`init_log`]); returns the program's numeric arguments, in order.
 pub fn start() -> Vec<usize> {
+    return_freed_memory_promptly();
     waybill_stores::init();
     init_log();
     std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect()
