@@ -15,7 +15,8 @@ use waybill_core::Kind;
 
 use crate::registry::StoreRegistry;
 
-type Labels = Vec<(String, String)>;
+/// Label names are Kratix's fixed set, so only the values are owned: one allocation per label, not two.
+type Labels = Vec<(&'static str, String)>;
 
 fn reconcile_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 4.0, 10))
@@ -33,12 +34,12 @@ pub struct Metrics {
 }
 
 /// Kratix's label set: each label omitted when its value is empty.
-fn kratix_labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+fn kratix_labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (*k, v.to_string())).collect()
 }
 
 fn kind_label(kind: Kind) -> Labels {
-    vec![("kind".to_string(), kind.as_str().to_string())]
+    vec![("kind", kind.as_str().to_string())]
 }
 
 impl Default for Metrics {
