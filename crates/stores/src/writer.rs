@@ -25,8 +25,8 @@ pub struct Coalescing {
     pub max_wait: Duration,
     /// Never put more change sets than this in one batch. A batch holds its files decoded, the tree
     /// being edited and its new objects until they are packed: the default, 6,000, bounds that at about
-    /// 45 MB and still lands 10,000 Works in three commits (canaries, 6,000, 4,000; the benchmarks in
-    /// the README).
+    /// 45 MB and still lands 10,000 Works in two commits (the canaries ride in the first; the
+    /// benchmarks in the README).
     pub max_batch: usize,
     /// Once nothing is busy, how long to wait for one more change set before applying. Zero where
     /// every change is counted from the start (the embedded control plane); a Kubernetes watch hands
