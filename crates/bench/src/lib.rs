@@ -170,6 +170,8 @@ pub struct RunFigures {
     pub all_ready: bool,
     /// Manifest files parsed (unchanged ones are not).
     pub parsed: usize,
+    /// Placements whose files were decoded to be written (a rerun's unchanged ones are only checked).
+    pub decoded: u64,
 }
 
 /// Runs embedded mode once over `platform`, as `waybill run --once` does.
@@ -199,6 +201,7 @@ pub async fn run_once(platform: &Path) -> anyhow::Result<RunFigures> {
         commits: p.revisions(),
         all_ready: view.all_ready(),
         parsed: p.files_parsed(),
+        decoded: p.engine.placements_decoded(),
     })
 }
 

@@ -48,6 +48,12 @@ pub enum Op {
     /// means nothing was written (compatibility D14). Listed files in `keep` stay: another placement now
     /// writes them.
     DeleteTracked { dir: StorePath, state_file: StorePath, keep: Vec<StorePath> },
+    /// Leave `dir` as it is, provided the store still gives it the id `id` (what [`Op::ReplaceDir`]
+    /// left there when the placement's content was last written): a rerun's unchanged placement is
+    /// answered without decoding or hashing its files (the README's scale table). A store that cannot
+    /// tell, or where the id differs, fails the change set alone with its "changed" error, and the
+    /// sender sends the full [`Op::ReplaceDir`] instead. It expands to no step: backends check it first.
+    Unchanged { dir: StorePath, id: String },
 }
 
 /// What one reconcile submits to a store's writer.
@@ -115,6 +121,7 @@ pub fn expand(op: &Op, previous: Option<&[u8]>) -> Result<Vec<Step>, StateFileEr
             steps.retain(|s| !matches!(s, Step::Delete(p) if keep.contains(p)));
             steps
         }
+        Op::Unchanged { .. } => Vec::new(),
     })
 }
 

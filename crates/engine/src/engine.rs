@@ -89,6 +89,9 @@ pub struct Engine<C: ControlPlane> {
     /// Which placement owns which paths of each Destination.
     pub(crate) claims: crate::claims::Claims,
     pub metrics: crate::metrics::Metrics,
+    /// Placements whose files were decoded to be sent (a rerun's unchanged ones are not: see
+    /// [`crate::Written`]).
+    pub(crate) decoded: std::sync::atomic::AtomicU64,
 }
 
 impl<C: ControlPlane> Engine<C> {
@@ -102,7 +105,14 @@ impl<C: ControlPlane> Engine<C> {
             unreachable: Mutex::new(HashMap::new()),
             claims: crate::claims::Claims::default(),
             metrics: crate::metrics::Metrics::default(),
+            decoded: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many placements had their files decoded to be written so far; a rerun with nothing changed
+    /// decodes none on a store that keeps directory ids (Git).
+    pub fn placements_decoded(&self) -> u64 {
+        self.decoded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reconciles one object with the reconciler of its kind.

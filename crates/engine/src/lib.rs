@@ -17,9 +17,10 @@ pub mod registry;
 mod statestore;
 pub mod triggers;
 mod work;
+mod written;
 
 pub use action::Action;
 pub use destination::destination_is_ready;
 pub use engine::{ContentLimits, Engine, EngineConfig};
 pub use error::EngineError;
-pub use port::{ControlPlane, CpError, Event, EventType};
+pub use port::{ControlPlane, CpError, Event, EventType, Written};

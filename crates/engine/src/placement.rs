@@ -16,7 +16,7 @@ use crate::action::{Action, DEFAULT_REQUEUE};
 use crate::destination::StoreLookup;
 use crate::engine::{ContentLimits, Engine};
 use crate::error::Result;
-use crate::port::{ControlPlane, Event};
+use crate::port::{ControlPlane, Event, Written};
 
 /// What recording a placement's write needs, kept instead of the placement and its Destination while
 /// the write waits for its commit.
@@ -29,6 +29,16 @@ struct WriteContext {
     promise: String,
     resource: String,
     pipeline: String,
+    /// How the queued change set uses the placement's [`Written`] record.
+    memo: Memo,
+}
+
+/// How a placement's change set uses its [`Written`] record.
+enum Memo {
+    /// The files were sent; once they landed, the directory's record is this (`None`: none to keep).
+    Record(Option<Written>),
+    /// Only [`Op::Unchanged`] was sent: a "changed" answer means the files must be sent after all.
+    Expecting,
 }
 
 /// How far [`Engine::prepare_placement_write`] got.
@@ -117,23 +127,39 @@ impl<C: ControlPlane> Engine<C> {
         // Preparing holds the placement and its Destination; waiting for the commit holds only what
         // recording the outcome needs. Boxed apart, each of a burst's thousands of reconciles parked
         // on a writer costs the small future, not the preparation's.
-        let (about, written) = match Box::pin(self.prepare_placement_write(namespace, name)).await? {
-            Prepared::Done(action) => return Ok(action),
-            Prepared::Written(about, written) => (about, written),
-            Prepared::Queued(about, pending) => {
-                let written = pending.wait().await.map_err(|e| {
-                    self.note_unreachable(about.store.as_ref(), &e);
-                    BuildError::store(&e)
-                });
-                (about, written)
-            }
-        };
-        Box::pin(self.record_write(&about, written)).await
+        let mut fresh = false;
+        loop {
+            let (about, written) = match Box::pin(self.prepare_placement_write(namespace, name, fresh)).await? {
+                Prepared::Done(action) => return Ok(action),
+                Prepared::Written(about, written) => (about, written),
+                Prepared::Queued(about, pending) => match (pending.wait().await, &about.memo) {
+                    (Err(waybill_stores::StoreError::Changed(why)), Memo::Expecting) if !fresh => {
+                        // The directory is not as this placement left it: send the files after all.
+                        tracing::debug!(placement = %about.placement, %why, "directory changed, writing it again");
+                        self.cp.record_written(&about.placement, None);
+                        fresh = true;
+                        continue;
+                    }
+                    (Ok(version), memo) => {
+                        if let Memo::Record(Some(written)) = memo {
+                            self.cp.record_written(&about.placement, Some(written.clone()));
+                        }
+                        (about, Ok(version))
+                    }
+                    (Err(e), _) => {
+                        self.note_unreachable(about.store.as_ref(), &e);
+                        (about, Err(BuildError::store(&e)))
+                    }
+                },
+            };
+            return Box::pin(self.record_write(&about, written)).await;
+        }
     }
 
     /// Everything of a placement's reconcile up to its write: queued (to be waited for), already
     /// written (an aggregate, a build error), or done without a write.
-    async fn prepare_placement_write(&self, namespace: &str, name: &str) -> Result<Prepared> {
+    /// `fresh`: send the files even where the placement's [`Written`] record says they are in place.
+    async fn prepare_placement_write(&self, namespace: &str, name: &str, fresh: bool) -> Result<Prepared> {
         let Some(placement) = self.cp.get::<WorkPlacement>(namespace, name).await? else {
             return Ok(Prepared::Done(Action::done()));
         };
@@ -195,7 +221,7 @@ impl<C: ControlPlane> Engine<C> {
             }
         };
 
-        let about = WriteContext {
+        let mut about = WriteContext {
             placement: placement.object_ref(),
             generation: placement.metadata.generation,
             destination: dest.metadata.name.clone(),
@@ -203,20 +229,24 @@ impl<C: ControlPlane> Engine<C> {
             promise: placement.spec.promise_name.clone(),
             resource: placement.spec.resource_name.clone(),
             pipeline: placement.metadata.labels.get(PIPELINE_NAME_LABEL).cloned().unwrap_or_default(),
+            memo: Memo::Record(None),
         };
-        let written = match self.placement_changes(&placement, &dest, &dir) {
+        let written = match self.placement_changes(&placement, &dest, &dir, &writer, fresh) {
             Err(e) => Err(e),
             Ok(changes) => {
                 self.cp.sync().await?;
                 match changes {
-                    Some(changes) => match self.claim_and_queue(&placement, &dest, &dir, &writer, changes).await {
-                        Ok(Ok(pending)) => return Ok(Prepared::Queued(about, pending)),
-                        Ok(Err(e)) => {
-                            self.note_unreachable(about.store.as_ref(), &e);
-                            Err(BuildError::store(&e))
+                    Some((changes, memo)) => {
+                        about.memo = memo;
+                        match self.claim_and_queue(&placement, &dest, &dir, &writer, changes).await {
+                            Ok(Ok(pending)) => return Ok(Prepared::Queued(about, pending)),
+                            Ok(Err(e)) => {
+                                self.note_unreachable(about.store.as_ref(), &e);
+                                Err(BuildError::store(&e))
+                            }
+                            Err(e) => Err(e),
                         }
-                        Err(e) => Err(e),
-                    },
+                    }
                     None => self.write_aggregate(&dest, &dir, &writer, &placement, None).await.map_err(|e| {
                         self.note_store_error(&dest, &e);
                         BuildError::store(&e)
@@ -227,36 +257,49 @@ impl<C: ControlPlane> Engine<C> {
         Ok(Prepared::Written(about, written))
     }
 
-    /// The change set of a nestedByMetadata or none placement; `None` for aggregatedYAML, which is
-    /// written through the Destination's aggregate gate.
+    /// The change set of a nestedByMetadata or none placement, and how it uses the placement's
+    /// [`Written`] record; `None` for aggregatedYAML, which is written through the Destination's
+    /// aggregate gate. Unless `fresh`, a placement whose record matches sends only [`Op::Unchanged`].
     fn placement_changes(
         &self,
         placement: &WorkPlacement,
         dest: &Destination,
         dir: &StorePath,
-    ) -> Result<Option<ChangeSet>, BuildError> {
+        writer: &StoreWriter,
+        fresh: bool,
+    ) -> Result<Option<(ChangeSet, Memo)>, BuildError> {
         let name = placement.metadata.name.clone();
         let limits = &self.config.limits;
-        let ops = match dest.spec.filepath.mode {
+        let (ops, memo) = match dest.spec.filepath.mode {
             FilepathMode::NestedByMetadata => {
                 let pdir = layout::placement_dir(dir, placement, pipeline(placement)).map_err(BuildError::path)?;
                 check_reserved(dest, dir, [&pdir])?;
-                let files = decoded_files(placement, &pdir, limits)?;
-                vec![Op::ReplaceDir { dir: pdir, files }]
+                let fingerprint = crate::written::fingerprint(placement, &pdir, limits);
+                match self.cp.written(&placement.object_ref()) {
+                    Some(w) if !fresh && w.fingerprint == fingerprint => {
+                        (vec![Op::Unchanged { dir: pdir, id: w.id }], Memo::Expecting)
+                    }
+                    _ => {
+                        self.decoded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let files = decoded_files(placement, &pdir, limits)?;
+                        let record = writer.dir_id(&pdir, &files).map(|id| Written { fingerprint, id });
+                        (vec![Op::ReplaceDir { dir: pdir, files }], Memo::Record(record))
+                    }
+                }
             }
             FilepathMode::None => {
                 let files = decoded_files(placement, dir, limits)?;
                 check_reserved(dest, dir, files.iter().map(|(p, _)| p))?;
                 let state_file = layout::state_file_path(dir, placement).map_err(BuildError::path)?;
                 let slash = dest.spec.path.as_deref().is_some_and(|path| path.starts_with('/'));
-                vec![Op::PutTracked { dir: dir.clone(), state_file, files, slash }]
+                (vec![Op::PutTracked { dir: dir.clone(), state_file, files, slash }], Memo::Record(None))
             }
             FilepathMode::AggregatedYaml => {
                 decoded_files(placement, &StorePath::root(), limits)?;
                 return Ok(None);
             }
         };
-        Ok(Some(ChangeSet::new(name, ChangeAction::Update, ops)))
+        Ok(Some((ChangeSet::new(name, ChangeAction::Update, ops), memo)))
     }
 
     /// Rewrites the Destination's aggregate from all its active placements (compatibility C7), `excluding` one
@@ -401,6 +444,7 @@ impl<C: ControlPlane> Engine<C> {
         })
         .await?;
         self.claims.forget(&dest.metadata.name, &placement.object_ref());
+        self.cp.record_written(&placement.object_ref(), None);
         Ok(Action::done())
     }
 }

@@ -61,6 +61,16 @@ impl Event {
     }
 }
 
+/// What a placement's directory got when it was last written: a fingerprint of what was written
+/// there (the placement's encoded files, its directory, the size limits) and the id the store gave the
+/// directory. A rerun whose fingerprint matches asks the store whether the directory still has that
+/// id instead of decoding and sending every file again (the README's scale table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub fingerprint: String,
+    pub id: String,
+}
+
 /// What reconcilers need from a control plane. Writes are optimistic: `update` and `update_status`
 /// fail with [`CpError::Conflict`] when `metadata.resourceVersion` is not the stored one.
 #[async_trait]
@@ -129,6 +139,13 @@ pub trait ControlPlane: Send + Sync + 'static {
         }
         Err(CpError::Conflict(ObjectRef::new(K::KIND, namespace, name)))
     }
+    /// What `placement`'s directory got when last written ([`Written`]); `None` when the control plane
+    /// keeps no record (then every write sends its files).
+    fn written(&self, _placement: &ObjectRef) -> Option<Written> {
+        None
+    }
+    /// Records (or, with `None`, forgets) what `placement`'s directory got; dropped with the placement.
+    fn record_written(&self, _placement: &ObjectRef, _written: Option<Written>) {}
     /// Requests deletion: immediate without finalizers, otherwise `deletionTimestamp` is set.
     async fn delete<K: Resource>(&self, namespace: &str, name: &str) -> Result<(), CpError>;
     /// Records an event about `about`.

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use waybill_core::meta::now_rfc3339;
 use waybill_core::{AnyObject, Kind, ObjectRef, Resource};
 use waybill_engine::triggers::Lookup;
-use waybill_engine::{ControlPlane, CpError, Event};
+use waybill_engine::{ControlPlane, CpError, Event, Written};
 use waybill_stores::Activity;
 
 use crate::index::IndexedObjects;
@@ -50,6 +50,8 @@ struct Inner {
     problems: Vec<String>,
     /// Lists of a whole kind handed out by `list_all`, with the kind's version they were made at.
     shared: HashMap<Kind, (u64, std::sync::Arc<dyn std::any::Any + Send + Sync>)>,
+    /// What each placement's directory got when last written (see [`Written`]), dropped with it.
+    written: HashMap<ObjectRef, Written>,
 }
 
 /// Events kept per object in memory.
@@ -73,6 +75,7 @@ impl ObjectStore {
             rejections: BTreeMap::new(),
             problems: Vec::new(),
             shared: HashMap::new(),
+            written: HashMap::new(),
         };
         let mut max_rv = 0;
         for (obj, source) in objects {
@@ -93,6 +96,11 @@ impl ObjectStore {
 
     fn next_rv(&self) -> String {
         (self.rv.fetch_add(1, Ordering::SeqCst) + 1).to_string()
+    }
+
+    /// Takes the placements' [`Written`] records as the state database kept them.
+    pub fn load_written(&self, records: Vec<(ObjectRef, Written)>) {
+        self.lock().written.extend(records);
     }
 
     /// Subscribes to every change from now on.
@@ -289,6 +297,7 @@ impl ObjectStore {
         if current.meta().finalizers.is_empty() {
             inner.objects.remove(r);
             inner.sources.remove(r);
+            inner.written.remove(r);
             self.persist_delete(r);
             Self::notify(inner, Change { kind: ChangeKind::Removed, object: current });
             return Ok(());
@@ -340,6 +349,7 @@ impl ObjectStore {
             if next.meta().is_deleting() && next.meta().finalizers.is_empty() {
                 inner.objects.remove(&r);
                 inner.sources.remove(&r);
+                inner.written.remove(&r);
                 self.persist_delete(&r);
                 let gone = Arc::new(next);
                 Self::notify(&mut inner, Change { kind: ChangeKind::Removed, object: gone.clone() });
@@ -470,6 +480,28 @@ impl ControlPlane for ObjectStore {
             q.pop_front();
         }
         q.push_back(event);
+    }
+
+    fn written(&self, placement: &ObjectRef) -> Option<Written> {
+        self.lock().written.get(placement).cloned()
+    }
+
+    fn record_written(&self, placement: &ObjectRef, written: Option<Written>) {
+        let mut inner = self.lock();
+        // A record for a placement that is gone would outlive it in the database.
+        if written.is_some() && !inner.objects.contains_key(placement) {
+            return;
+        }
+        if inner.written.get(placement) == written.as_ref() {
+            return;
+        }
+        if let Some(p) = &self.persister {
+            p.written(placement, written.as_ref());
+        }
+        match written {
+            Some(w) => inner.written.insert(placement.clone(), w),
+            None => inner.written.remove(placement),
+        };
     }
 
     async fn sync(&self) -> Result<(), CpError> {

@@ -34,6 +34,8 @@ pub(crate) struct Pending {
     pub rejections: Option<Vec<(String, String)>>,
     pub problems: Option<Vec<String>>,
     pub files: Option<Vec<(String, FileStamp)>>,
+    /// Placement key → its directory's record (fingerprint, id), or `None` to forget it.
+    pub written: HashMap<String, Option<(String, String)>>,
     pub waiters: Vec<Waiter>,
 }
 
@@ -66,6 +68,7 @@ impl Pending {
             || self.rejections.is_some()
             || self.problems.is_some()
             || self.files.is_some()
+            || !self.written.is_empty()
     }
 
     /// Whether there is anything to write or anyone to answer.
@@ -82,6 +85,7 @@ impl Pending {
         self.rejections = newer.rejections.or(self.rejections);
         self.problems = newer.problems.or(self.problems);
         self.files = newer.files.or(self.files);
+        self.written.extend(newer.written);
         self.waiters.extend(newer.waiters);
         self
     }

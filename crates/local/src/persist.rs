@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, kind TEXT NOT NULL, bo
 CREATE TABLE IF NOT EXISTS rejections (key TEXT PRIMARY KEY, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS manifest_files (path TEXT PRIMARY KEY, len INTEGER NOT NULL, modified_ns INTEGER,
   inode INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS written (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (id INTEGER PRIMARY KEY AUTOINCREMENT, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, time TEXT NOT NULL,
   type TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
@@ -52,6 +53,8 @@ pub struct Snapshot {
     pub events: Vec<StoredEvent>,
     /// Manifest files the last run read cleanly, as they were then (see [`crate::loader`]).
     pub files: Vec<(String, FileStamp)>,
+    /// Placement key → what its directory got when last written (see [`waybill_engine::Written`]).
+    pub written: Vec<(String, waybill_engine::Written)>,
 }
 
 /// One stored object as read: kind, body, source file and status.
@@ -230,6 +233,16 @@ fn read_all(conn: &Connection) -> Result<Snapshot> {
             .and_then(Iterator::collect)
             .map_err(LocalError::ReadState)?;
     }
+    let has_written: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'written'", [], |r| r.get(0))
+        .map_err(LocalError::ReadState)?;
+    if has_written > 0 {
+        let mut stmt = conn.prepare("SELECT key, fingerprint, id FROM written").map_err(LocalError::ReadState)?;
+        snap.written = stmt
+            .query_map([], |r| Ok((r.get(0)?, waybill_engine::Written { fingerprint: r.get(1)?, id: r.get(2)? })))
+            .and_then(Iterator::collect)
+            .map_err(LocalError::ReadState)?;
+    }
     let mut stmt = conn
         .prepare("SELECT object, time, type, reason, message FROM events ORDER BY id")
         .map_err(LocalError::ReadState)?;
@@ -320,6 +333,21 @@ fn write_batch(conn: &mut Connection, work: &Pending) -> rusqlite::Result<()> {
     }
     tracing::debug!(objects = work.objects.len(), events = work.events.len(), "writing state");
     let tx = conn.transaction()?;
+    // Before the objects: a placement deleted in this batch takes its record with it.
+    for (key, record) in &work.written {
+        match record {
+            Some((fingerprint, id)) => {
+                tx.prepare_cached(
+                    "INSERT INTO written (key, fingerprint, id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET fingerprint = ?2, id = ?3",
+                )?
+                .execute(params![key, fingerprint, id])?;
+            }
+            None => {
+                tx.prepare_cached("DELETE FROM written WHERE key = ?1")?.execute(params![key])?;
+            }
+        }
+    }
     for (key, write) in &work.objects {
         match write {
             ObjectWrite::Put { kind, body, source, status } => {
@@ -334,6 +362,7 @@ fn write_batch(conn: &mut Connection, work: &Pending) -> rusqlite::Result<()> {
             }
             ObjectWrite::Delete => {
                 tx.prepare_cached("DELETE FROM objects WHERE key = ?1")?.execute(params![key])?;
+                tx.prepare_cached("DELETE FROM written WHERE key = ?1")?.execute(params![key])?;
             }
         }
     }
@@ -403,6 +432,14 @@ impl Persister {
 
     pub fn delete(&self, r: &ObjectRef) {
         self.queue(|p| p.object(key_of(r), ObjectWrite::Delete));
+    }
+
+    /// Queues a placement's [`waybill_engine::Written`] record (`None`: forget it).
+    pub fn written(&self, placement: &ObjectRef, record: Option<&waybill_engine::Written>) {
+        let record = record.map(|w| (w.fingerprint.clone(), w.id.clone()));
+        self.queue(|p| {
+            p.written.insert(key_of(placement), record);
+        });
     }
 
     pub fn event(&self, event: StoredEvent) {

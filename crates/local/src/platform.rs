@@ -75,6 +75,9 @@ impl Platform {
         }
         let (snapshot, persister) = persist::open_for_writing(&paths.db())?;
         let store = Arc::new(ObjectStore::new(snapshot.objects, Some(persister)));
+        store.load_written(
+            snapshot.written.into_iter().filter_map(|(key, w)| Some((crate::persist::ref_of(&key)?, w))).collect(),
+        );
         let mut config = config;
         config.cache_dir.get_or_insert_with(|| waybill_stores::from_spec::cache_dir_in(&paths.state_dir));
         let mut platform = Self::assemble(paths, store, config, Some(lock));

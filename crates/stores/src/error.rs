@@ -24,6 +24,11 @@ pub enum StoreError {
     /// Only the change set holding it fails.
     #[error("{0}")]
     InvalidPath(String),
+    /// A change set's [`Op::Unchanged`](waybill_core::changeset::Op::Unchanged) directory no longer has
+    /// the id it expected (or the store cannot tell): only that change set fails, and its sender sends
+    /// the full change set instead.
+    #[error("{0}")]
+    Changed(String),
     /// The store's configuration is unusable (a bad URL, a missing key).
     #[error("{0}")]
     Config(String),

@@ -52,6 +52,13 @@ pub trait Backend: Send + 'static {
         Ok((None, None))
     }
 
+    /// Whether the store gives each directory an id computable from its files alone (Git's tree
+    /// ids), so a sender may ask with [`waybill_core::changeset::Op::Unchanged`] whether a directory is
+    /// as it left it instead of sending the files again.
+    fn keeps_dir_ids(&self) -> bool {
+        false
+    }
+
     /// A counter of the requests the backend sends to its server, when it keeps one.
     fn request_counter(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
         None

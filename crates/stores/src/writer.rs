@@ -121,6 +121,8 @@ pub struct StoreWriter {
     tx: mpsc::UnboundedSender<Command>,
     stats: Arc<WriterStats>,
     activity: Activity,
+    /// See [`Backend::keeps_dir_ids`].
+    keeps_dir_ids: bool,
 }
 
 impl std::fmt::Debug for StoreWriter {
@@ -135,8 +137,21 @@ impl StoreWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats { requests: backend.request_counter(), ..WriterStats::default() });
         let activity = coalescing.activity.clone();
+        let keeps_dir_ids = backend.keeps_dir_ids();
         tokio::spawn(run(backend, rx, coalescing, stats.clone()));
-        StoreWriter { tx, stats, activity }
+        StoreWriter { tx, stats, activity, keeps_dir_ids }
+    }
+
+    /// The id the store gives `dir` once it holds exactly `files` (full paths below `dir`), for a later
+    /// [`waybill_core::changeset::Op::Unchanged`]; `None` when the store keeps no such ids (buckets) or
+    /// the files make no plain directory.
+    pub fn dir_id(&self, dir: &StorePath, files: &[(StorePath, waybill_core::changeset::Blob)]) -> Option<String> {
+        if !self.keeps_dir_ids {
+            return None;
+        }
+        let relative: Option<Vec<(&str, &[u8])>> =
+            files.iter().map(|(path, content)| Some((path.strip_prefix(dir)?, content.as_ref()))).collect();
+        crate::git::tree_hash::tree_id(relative?).ok().flatten().map(|id| id.to_string())
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {

@@ -83,11 +83,12 @@ async fn main() -> anyhow::Result<()> {
     let (rerun, rerun_cpu) = samples.swap_remove(reruns / 2);
     let after_rerun = commit_count(&repo, "main");
     println!(
-        "no change: wall {:>8.3}s  cpu {:>8.3}s  commits {:>3}  files parsed {:>5}  all Ready: {}  ({:.2} of the floor; median of {reruns})",
+        "no change: wall {:>8.3}s  cpu {:>8.3}s  commits {:>3}  files parsed {:>5}  placements decoded {:>5}  all Ready: {}  ({:.2} of the floor; median of {reruns})",
         rerun.wall.as_secs_f64(),
         rerun_cpu.as_secs_f64(),
         after_rerun - after_first,
         rerun.parsed,
+        rerun.decoded,
         rerun.all_ready,
         rerun.wall.as_secs_f64() / floor.as_secs_f64()
     );

@@ -526,6 +526,12 @@ impl BucketBackend {
     async fn expand(&self, overlay: &Overlay, set: &ChangeSet, root: &StorePath) -> Result<Vec<Step>, StoreError> {
         let mut steps = Vec::new();
         for op in &set.ops {
+            if let changeset::Op::Unchanged { dir, .. } = op {
+                // A bucket keeps no directory ids: the sender sends the full change set.
+                return Err(StoreError::Changed(format!(
+                    "failed to check {dir}: a bucket cannot tell it is unchanged"
+                )));
+            }
             let previous = match op.state_file() {
                 Some(file) => self.read_through(overlay, &file.under(root).to_string()).await?,
                 None => None,

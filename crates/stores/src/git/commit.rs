@@ -130,6 +130,10 @@ fn build_some(
     let mut written: HashSet<Oid> = HashSet::new();
     for set in which.iter().map(|i| &batch[*i]) {
         let root = set.root_or(root);
+        if let Some(unchanged) = still_in_place(&mut editor, root, set).map_err(|e| git_err("read the tree", e))? {
+            outcomes.push(unchanged.map(|()| false));
+            continue;
+        }
         match expand(repo, &mut editor, root, set) {
             Ok(_) if in_place(&mut editor, root, set).map_err(|e| git_err("read the tree", e))? => {
                 outcomes.push(Ok(false));
@@ -224,6 +228,32 @@ fn expand(
     }
     changeset::check_paths(&steps, root).map_err(|e| StoreError::InvalidPath(e.to_string()))?;
     Ok(steps)
+}
+
+/// For a change set of [`changeset::Op::Unchanged`] operations, whether every directory still has the
+/// id it expects and no earlier change set of the batch touched it; `None` for any other change set.
+fn still_in_place(
+    editor: &mut TreeEditor<'_>,
+    root: &StorePath,
+    set: &ChangeSet,
+) -> Result<Option<Result<(), StoreError>>, git2::Error> {
+    if !set.ops.iter().any(|op| matches!(op, changeset::Op::Unchanged { .. })) {
+        return Ok(None);
+    }
+    for op in &set.ops {
+        let changeset::Op::Unchanged { dir, id } = op else {
+            return Ok(Some(Err(StoreError::Changed(format!(
+                "failed to apply change set {}: an unchanged directory cannot be combined with other changes",
+                set.name
+            )))));
+        };
+        let full = dir.under(root);
+        let present = editor.untouched_dir(full.as_str())?;
+        if present.map(|p| p.to_string()).as_deref() != Some(id.as_str()) {
+            return Ok(Some(Err(StoreError::Changed(format!("directory {full} changed since it was last written")))));
+        }
+    }
+    Ok(Some(Ok(())))
 }
 
 /// Whether `set` only replaces directories with what they already hold, as a rerun's placements do:
@@ -413,6 +443,47 @@ mod tests {
             })
             .unwrap();
         out
+    }
+
+    fn unchanged(id: &str) -> ChangeSet {
+        let dir = StorePath::parse("resources/ns/p/r/pipe").unwrap();
+        ChangeSet::new("p", Action::Update, vec![Op::Unchanged { dir, id: id.to_string() }])
+    }
+
+    /// A rerun's placement asks by the id its directory got: the same id is in place (no commit),
+    /// another id, a missing directory, or one an earlier change set of the batch touched is "changed".
+    #[test]
+    fn an_unchanged_directory_is_answered_by_its_id_alone() {
+        let (_dir, repo, author) = bare();
+        let root = StorePath::root();
+        let files: std::collections::BTreeMap<String, String> =
+            [("a.yaml", "1\n"), ("b/c.yaml", "2\n")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let first = replace(&files);
+        let one = build(&repo, None, &root, std::slice::from_ref(&first), &author).unwrap().commit.unwrap();
+        let id = super::super::tree_hash::tree_id(files.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
+            .unwrap()
+            .unwrap()
+            .to_string();
+        let placed = repo.find_commit(one).unwrap().tree().unwrap();
+        let placed = placed.get_path(std::path::Path::new("resources/ns/p/r/pipe")).unwrap().id().to_string();
+        assert_eq!(id, placed, "the id computed from the files is the one Git gave the directory");
+
+        let built = build(&repo, Some(one), &root, &[unchanged(&id)], &author).unwrap();
+        assert!(built.commit.is_none());
+        assert_eq!(built.outcomes, vec![Ok(false)]);
+
+        let other = "0".repeat(40);
+        let touched = replace(&[("a.yaml".to_string(), "9\n".to_string())].into_iter().collect());
+        let cases: Vec<(&str, Option<Oid>, Vec<ChangeSet>)> = vec![
+            ("another id", Some(one), vec![unchanged(&other)]),
+            ("no directory", None, vec![unchanged(&id)]),
+            ("touched earlier in the batch", Some(one), vec![touched, unchanged(&id)]),
+        ];
+        for (what, parent, batch) in cases {
+            let built = build(&repo, parent, &root, &batch, &author).unwrap();
+            let last = built.outcomes.last().unwrap();
+            assert!(matches!(last, Err(StoreError::Changed(_))), "{what}: {last:?}");
+        }
     }
 
     proptest! {

@@ -17,7 +17,7 @@ mod remote;
 pub mod socket;
 pub mod tls;
 pub mod tree;
-mod tree_hash;
+pub(crate) mod tree_hash;
 
 use async_trait::async_trait;
 use git2::{ErrorCode, Oid, Repository};
@@ -222,5 +222,9 @@ impl Backend for GitBackend {
     async fn planned_contents(&mut self, path: &str) -> Result<BeforeAfter, StoreError> {
         let path = path.to_string();
         self.blocking(move |r| r.planned_contents(&path)).await
+    }
+
+    fn keeps_dir_ids(&self) -> bool {
+        true
     }
 }
