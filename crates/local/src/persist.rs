@@ -507,6 +507,31 @@ mod tests {
         assert_eq!(snapshot.objects[0].1.as_deref(), Some("d.yaml"));
     }
 
+    /// A placement's record is read back by the next run, and goes with its placement: a record left
+    /// behind could never match anything, but would grow the database forever.
+    #[tokio::test]
+    async fn written_records_are_read_back_and_deleted_with_their_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        let (_, persister) = open_for_writing(&db).unwrap();
+        let (kept, gone, forgotten) = (
+            dest("kept"),
+            AnyObject::Destination(Destination::new("e", Default::default())),
+            AnyObject::Destination(Destination::new("f", Default::default())),
+        );
+        let record = |id: &str| waybill_engine::Written { fingerprint: "f".repeat(64), id: id.into() };
+        for obj in [&kept, &gone, &forgotten] {
+            persister.put(obj, None);
+            persister.written(&obj.object_ref(), Some(&record(&obj.meta().name)));
+        }
+        persister.sync().await.unwrap();
+        persister.delete(&gone.object_ref());
+        persister.written(&forgotten.object_ref(), None);
+        persister.sync().await.unwrap();
+        let snapshot = read_only(&db).unwrap();
+        assert_eq!(snapshot.written, vec![(key_of(&kept.object_ref()), record("d"))]);
+    }
+
     #[test]
     fn a_database_of_the_previous_format_is_read_and_upgraded() {
         let dir = tempfile::tempdir().unwrap();
