@@ -3,7 +3,8 @@
 //! resourceVersion it read as a precondition, so a conflict is detected by the server and fields
 //! Waybill does not model are never dropped.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kube::Client;
@@ -11,7 +12,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch
 use serde_json::{Value, json};
 use waybill_core::{Kind, ObjectRef, Resource};
 use waybill_engine::port::CONFLICT_RETRIES;
-use waybill_engine::{ControlPlane, CpError, Event, EventType};
+use waybill_engine::{ControlPlane, CpError, Event, EventType, Written};
 
 use crate::cache::Cache;
 use crate::error::cp_error;
@@ -30,6 +31,10 @@ pub struct KubeControlPlane {
     /// This replica's name in events (`reportingInstance`).
     instance: String,
     cache: Arc<Cache>,
+    /// What each placement's directory got when last written, in memory only: a resync of this
+    /// replica checks unchanged placements by their directory's id; after a restart or a change of
+    /// leader every placement sends its files once.
+    written: Arc<Mutex<HashMap<ObjectRef, Written>>>,
 }
 
 /// Which part of an object a write touches.
@@ -65,7 +70,7 @@ fn events_resource() -> ApiResource {
 
 impl KubeControlPlane {
     pub fn new(client: Client, instance: impl Into<String>) -> Self {
-        KubeControlPlane { client, instance: instance.into(), cache: Arc::default() }
+        KubeControlPlane { client, instance: instance.into(), cache: Arc::default(), written: Arc::default() }
     }
 
     /// Whether the controllers' watches have listed every kind (lists are then served from the cache).
@@ -276,6 +281,19 @@ impl ControlPlane for KubeControlPlane {
         if let Err(e) = created {
             tracing::warn!(object = %about, reason = %event.reason, "failed to record an event: {e}");
         }
+    }
+
+    fn written(&self, placement: &ObjectRef) -> Option<Written> {
+        // A poisoned map is still a valid map.
+        self.written.lock().unwrap_or_else(|e| e.into_inner()).get(placement).cloned()
+    }
+
+    fn record_written(&self, placement: &ObjectRef, written: Option<Written>) {
+        let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match written {
+            Some(w) => map.insert(placement.clone(), w),
+            None => map.remove(placement),
+        };
     }
 
     async fn sync(&self) -> Result<(), CpError> {

@@ -426,3 +426,34 @@ async fn a_placement_on_a_destination_whose_path_now_escapes_can_be_deleted() {
     let files = h.files("store");
     assert!(files.keys().any(|k| k.starts_with("test-path/") && k.ends_with("/fruit.yaml")), "{files:?}");
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git").current_dir(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A placement reconciled again with nothing changed (a resync) is checked by its directory's id, not
+/// decoded and sent again; a file deleted behind Waybill's back makes it send its files, restoring it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_checks_an_unchanged_placement_by_its_directory_and_restores_a_changed_one() {
+    let mut h = harness_with(FilepathMode::NestedByMetadata, "");
+    h.apply(placement("p", fruit_and_file2()));
+    h.converge().await;
+    let decoded = h.engine.placements_decoded();
+    assert!(decoded >= 1);
+    let p = ObjectRef::new(Kind::WorkPlacement, "default", "p");
+    h.engine.reconcile(&p).await.unwrap();
+    assert_eq!(h.engine.placements_decoded(), decoded, "an unchanged placement was decoded again");
+
+    let fruit = h.files("store").into_keys().find(|f| f.ends_with("/fruit.yaml")).unwrap();
+    let wt = tempfile::tempdir().unwrap();
+    git(wt.path(), &["clone", "-q", h.repo_path("store").to_str().unwrap(), "."]);
+    git(wt.path(), &["rm", "-q", &fruit]);
+    git(wt.path(), &["-c", "user.name=someone", "-c", "user.email=s@example.com", "commit", "-qm", "oops"]);
+    git(wt.path(), &["push", "-q", "origin", "HEAD:main"]);
+    assert!(!h.files("store").contains_key(&fruit));
+
+    h.engine.reconcile(&p).await.unwrap();
+    assert_eq!(h.engine.placements_decoded(), decoded + 1, "the changed directory was not sent again");
+    assert_eq!(h.files("store").get(&fruit).map(String::as_str), Some(FRUIT), "{fruit} was not restored");
+}
