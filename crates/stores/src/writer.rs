@@ -149,9 +149,7 @@ impl StoreWriter {
         if !self.keeps_dir_ids {
             return None;
         }
-        let relative: Option<Vec<(&str, &[u8])>> =
-            files.iter().map(|(path, content)| Some((path.strip_prefix(dir)?, content.as_ref()))).collect();
-        crate::git::tree_hash::tree_id(relative?).ok().flatten().map(|id| id.to_string())
+        crate::git::tree_hash::dir_id(dir, files).ok().flatten().map(|id| id.to_string())
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {

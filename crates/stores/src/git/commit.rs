@@ -268,12 +268,7 @@ fn in_place(editor: &mut TreeEditor<'_>, root: &StorePath, set: &ChangeSet) -> R
         let Some(present) = editor.untouched_dir(full.as_str())? else {
             return Ok(false);
         };
-        let relative: Option<Vec<(&str, &[u8])>> =
-            files.iter().map(|(path, content)| Some((path.strip_prefix(dir)?, content.as_ref()))).collect();
-        let Some(relative) = relative else {
-            return Ok(false);
-        };
-        if super::tree_hash::tree_id(relative)? != Some(present) {
+        if super::tree_hash::dir_id(dir, files)? != Some(present) {
             return Ok(false);
         }
     }
