@@ -24,6 +24,7 @@ pub mod owned;
 pub mod pathrules;
 pub mod scheduling;
 pub mod selector;
+pub mod small_map;
 pub mod statefile;
 pub mod status;
 pub mod validation;

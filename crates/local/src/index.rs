@@ -2,10 +2,11 @@
 //! Destination) costs what it finds, not a scan of every object, so a burst of N Works is O(N), not
 //! O(N²).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use waybill_core::labels::{TARGET_DESTINATION_LABEL, WORK_LABEL};
+use waybill_core::small_map::SmallMap;
 use waybill_core::{AnyObject, Kind, ObjectRef};
 
 /// Objects by identity, indexed by kind and label. Held shared: the change a write announces is the
@@ -13,7 +14,9 @@ use waybill_core::{AnyObject, Kind, ObjectRef};
 #[derive(Default)]
 pub(crate) struct IndexedObjects {
     map: BTreeMap<ObjectRef, Arc<AnyObject>>,
-    by_label: HashMap<(Kind, String, String), BTreeSet<ObjectRef>>,
+    /// Objects by indexed label: most sets hold one placement (its Work's), so they are small maps
+    /// sized to what they hold rather than B-tree nodes of eleven (see `waybill_core::small_map`).
+    by_label: HashMap<(Kind, &'static str, String), SmallMap<ObjectRef, ()>>,
     /// Bumped on every change of an object of the kind: lists shared until then stay valid.
     versions: HashMap<Kind, u64>,
 }
@@ -24,14 +27,14 @@ pub(crate) struct IndexedObjects {
 const INDEXED: [&str; 2] = [WORK_LABEL, TARGET_DESTINATION_LABEL];
 
 /// The indexed labels of an object.
-fn indexed(obj: &AnyObject) -> impl Iterator<Item = (&String, &String)> {
-    obj.meta().labels.iter().filter(|(k, _)| INDEXED.contains(&k.as_str()))
+fn indexed(obj: &AnyObject) -> impl Iterator<Item = (&'static str, &String)> {
+    INDEXED.into_iter().filter_map(|name| obj.meta().labels.get(name).map(|v| (name, v)))
 }
 
 impl IndexedObjects {
     fn unindex(&mut self, r: &ObjectRef, obj: &AnyObject) {
         for (k, v) in indexed(obj) {
-            let key = (r.kind, k.clone(), v.clone());
+            let key = (r.kind, k, v.clone());
             if let Some(set) = self.by_label.get_mut(&key) {
                 set.remove(r);
                 if set.is_empty() {
@@ -58,7 +61,7 @@ impl IndexedObjects {
             self.unindex(&r, &old);
         }
         for (k, v) in indexed(&obj) {
-            self.by_label.entry((r.kind, k.clone(), v.clone())).or_default().insert(r.clone());
+            self.by_label.entry((r.kind, k, v.clone())).or_default().insert(r.clone(), ());
         }
         self.map.insert(r, obj);
     }
@@ -97,12 +100,14 @@ impl IndexedObjects {
     ) -> Box<dyn Iterator<Item = &'a Arc<AnyObject>> + 'a> {
         let in_ns = move |r: &ObjectRef| namespace.is_none_or(|ns| r.namespace == ns);
         let has_all = move |o: &AnyObject| labels.iter().all(|(k, v)| o.meta().labels.get(*k).is_some_and(|x| x == v));
-        match labels.iter().find(|(k, _)| INDEXED.contains(k)) {
+        let by_index =
+            labels.iter().find_map(|(k, v)| INDEXED.into_iter().find(|name| name == k).map(|name| (name, v)));
+        match by_index {
             Some((k, v)) => {
-                let refs = self.by_label.get(&(kind, k.to_string(), v.to_string()));
+                let refs = self.by_label.get(&(kind, k, v.to_string()));
                 Box::new(
                     refs.into_iter()
-                        .flatten()
+                        .flat_map(|set| set.keys())
                         .filter(move |r| in_ns(r))
                         .filter_map(|r| self.map.get(r))
                         .filter(move |o| has_all(o)),
@@ -160,7 +165,7 @@ mod tests {
         assert_eq!(names(&o, None, &[("team", "x")]), vec!["p1", "p3"]);
         assert_eq!(names(&o, None, &[("team", "x"), (W, "w1")]), vec!["p1", "p3"]);
         assert_eq!(names(&o, Some("b"), &[("team", "x")]), vec!["p3"]);
-        assert!(!o.by_label.keys().any(|(_, k, _)| k == "team"), "only the listed-by labels are indexed");
+        assert!(!o.by_label.keys().any(|(_, k, _)| *k == "team"), "only the listed-by labels are indexed");
         // Relabelled and removed objects leave the index.
         let (r, obj) = wp("a", "p1", &[(W, "w2")]);
         o.insert(r, obj);
@@ -169,6 +174,6 @@ mod tests {
         assert_eq!(names(&o, None, &[("team", "x")]), vec!["p3"]);
         o.remove(&wp("a", "p2", &[]).0);
         assert!(names(&o, None, &[(D, "d2")]).is_empty());
-        assert!(!o.by_label.contains_key(&(Kind::WorkPlacement, D.into(), "d2".into())));
+        assert!(!o.by_label.contains_key(&(Kind::WorkPlacement, D, "d2".into())));
     }
 }

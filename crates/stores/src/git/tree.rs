@@ -2,15 +2,16 @@
 //! changed. No working tree is involved; unchanged subtrees keep their object ids, and entries the
 //! editor never touches (including names that are not UTF-8) are carried over untouched.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use git2::{ObjectType, Oid, Repository};
+use waybill_core::small_map::SmallMap;
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
 
 /// Boxed directories keep an entry as small as a file's: a burst puts tens of thousands of small
-/// directories in memory, each map node holding eleven entries inline.
+/// directories in memory, each holding its entries in a [`SmallMap`] sized to them.
 enum Entry {
     File { oid: Oid, mode: i32, dirty: bool },
     Dir(Box<Dir>),
@@ -19,7 +20,7 @@ enum Entry {
 #[derive(Default)]
 struct Dir {
     base: Option<Oid>,
-    entries: Option<BTreeMap<String, Entry>>,
+    entries: Option<SmallMap<String, Entry>>,
     removed: BTreeSet<String>,
     dirty: bool,
 }
@@ -33,9 +34,9 @@ pub struct TreeEditor<'r> {
 }
 
 impl Dir {
-    fn loaded(&mut self, repo: &Repository) -> Result<&mut BTreeMap<String, Entry>, git2::Error> {
+    fn loaded(&mut self, repo: &Repository) -> Result<&mut SmallMap<String, Entry>, git2::Error> {
         if self.entries.is_none() {
-            let mut map = BTreeMap::new();
+            let mut map = SmallMap::new();
             if let Some(base) = self.base {
                 let tree = repo.find_tree(base)?;
                 for e in tree.iter() {
@@ -51,7 +52,7 @@ impl Dir {
             self.entries = Some(map);
         }
         // Just filled above when it was empty.
-        Ok(self.entries.get_or_insert_with(BTreeMap::new))
+        Ok(self.entries.get_or_insert_with(SmallMap::new))
     }
 }
 
@@ -115,7 +116,7 @@ impl<'r> TreeEditor<'r> {
             if !matches!(entries.get(*name), Some(Entry::Dir(_))) {
                 entries.insert(
                     name.to_string(),
-                    Entry::Dir(Box::new(Dir { entries: Some(BTreeMap::new()), dirty: true, ..Dir::default() })),
+                    Entry::Dir(Box::new(Dir { entries: Some(SmallMap::new()), dirty: true, ..Dir::default() })),
                 );
             }
             dir.removed.remove(*name);
@@ -237,7 +238,7 @@ fn write_dir(repo: &Repository, dir: &mut Dir, written: &mut Vec<Oid>) -> Result
             builder.remove(name)?;
         }
     }
-    let entries = dir.entries.get_or_insert_with(BTreeMap::new);
+    let entries = dir.entries.get_or_insert_with(SmallMap::new);
     let mut emptied = Vec::new();
     for (name, entry) in entries.iter_mut() {
         match entry {
