@@ -4,14 +4,67 @@
 //! Operations are declarative so a store's writer can re-apply a pending change set on a newer tip
 //! (compatibility D5) and coalesce many of them into one commit (compatibility D4).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::content::{self, ContentError};
 use crate::layout::StorePath;
 use crate::statefile::{self, StateFileError};
 
 /// File content shared between change sets without copying.
 pub type Blob = Arc<[u8]>;
+
+/// A file's content in an operation: bytes, or a Work's text in Kratix's encoding (gzip, then base64)
+/// that is decoded only when a writer builds the file. A burst queues thousands of change sets before
+/// their commit; holding the Works' own text (shared, not copied) rather than a decoded copy of every
+/// file keeps the decoded copies out of the burst's peak memory (the README's scale table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Blob),
+    /// Text in Kratix's encoding, decoded to at most `limit` bytes: the limit its sender checked it
+    /// against, so decoding it again gives the same bytes.
+    Encoded {
+        text: Arc<str>,
+        limit: u64,
+    },
+}
+
+impl Content {
+    /// The content's bytes, decoded when encoded.
+    pub fn bytes(&self) -> Result<Cow<'_, [u8]>, ContentError> {
+        match self {
+            Content::Bytes(b) => Ok(Cow::Borrowed(b)),
+            Content::Encoded { text, limit } => content::decode_limited(text, *limit).map(Cow::Owned),
+        }
+    }
+
+    /// The content's bytes as a shared blob (shared as they are when not encoded).
+    pub fn to_blob(&self) -> Result<Blob, ContentError> {
+        match self {
+            Content::Bytes(b) => Ok(b.clone()),
+            Content::Encoded { text, limit } => content::decode_limited(text, *limit).map(Blob::from),
+        }
+    }
+}
+
+impl From<Blob> for Content {
+    fn from(b: Blob) -> Self {
+        Content::Bytes(b)
+    }
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(b: Vec<u8>) -> Self {
+        Content::Bytes(b.into())
+    }
+}
+
+impl From<&[u8]> for Content {
+    fn from(b: &[u8]) -> Self {
+        Content::Bytes(b.into())
+    }
+}
 
 /// Whether a change set writes (`Update from:`) or only removes (`Delete from:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,17 +86,17 @@ impl Action {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Write one file.
-    Put { path: StorePath, content: Blob },
+    Put { path: StorePath, content: Content },
     /// Remove a file, or a whole directory with everything below it. Absent paths are not an error.
     Delete { path: StorePath },
     /// Make `dir` hold exactly `files` (full paths below `dir`): the `nestedByMetadata` write.
-    ReplaceDir { dir: StorePath, files: Vec<(StorePath, Blob)> },
+    ReplaceDir { dir: StorePath, files: Vec<(StorePath, Content)> },
     /// The `none`-mode write: put `files`, delete what the previous `state_file` listed and `files` no
     /// longer has, and record `files` in `state_file`. Old entries are re-based under `dir`.
     ///
     /// `slash`: the Destination's path starts with `/`, so the entries do too, as Kratix writes them
     /// (docs/compatibility.md).
-    PutTracked { dir: StorePath, state_file: StorePath, files: Vec<(StorePath, Blob)>, slash: bool },
+    PutTracked { dir: StorePath, state_file: StorePath, files: Vec<(StorePath, Content)>, slash: bool },
     /// The `none`-mode deletion: delete what `state_file` lists, then the state file. A missing state file
     /// means nothing was written (compatibility D14). Listed files in `keep` stay: another placement now
     /// writes them.
@@ -88,7 +141,7 @@ impl ChangeSet {
 /// A primitive step: put or delete one path (a delete may name a directory).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Put(StorePath, Blob),
+    Put(StorePath, Content),
     Delete(StorePath),
 }
 
@@ -129,7 +182,7 @@ pub fn expand(op: &Op, previous: Option<&[u8]>) -> Result<Vec<Step>, StateFileEr
 pub fn expand_put_tracked(
     dir: &StorePath,
     state_file: &StorePath,
-    files: &[(StorePath, Blob)],
+    files: &[(StorePath, Content)],
     slash: bool,
     previous: Option<&[u8]>,
 ) -> Result<Vec<Step>, StateFileError> {
@@ -144,7 +197,7 @@ pub fn expand_put_tracked(
         steps.push(Step::Put(path.clone(), content.clone()));
     }
     let listed: Vec<StorePath> = files.iter().map(|(p, _)| p.clone()).collect();
-    steps.push(Step::Put(state_file.clone(), Blob::from(statefile::render(&listed, slash).into_bytes())));
+    steps.push(Step::Put(state_file.clone(), Content::from(statefile::render(&listed, slash).into_bytes())));
     Ok(steps)
 }
 
@@ -211,8 +264,24 @@ mod tests {
         StorePath::parse(s).unwrap()
     }
 
-    fn blob(s: &str) -> Blob {
-        Blob::from(s.as_bytes())
+    fn blob(s: &str) -> Content {
+        Content::from(s.as_bytes())
+    }
+
+    #[test]
+    fn encoded_content_gives_the_bytes_it_encodes_within_its_limit_and_plain_bytes_are_shared() {
+        let text: Arc<str> = content::encode(b"kind: ConfigMap\n").into();
+        let encoded = Content::Encoded { text: text.clone(), limit: 1024 };
+        assert_eq!(&*encoded.bytes().unwrap(), b"kind: ConfigMap\n");
+        assert_eq!(&*encoded.to_blob().unwrap(), b"kind: ConfigMap\n");
+        let too_small = Content::Encoded { text, limit: 4 };
+        assert!(matches!(too_small.bytes(), Err(ContentError::TooLarge(4))), "the limit holds when decoded again");
+        let corrupt = Content::Encoded { text: "H4sIAAAA".into(), limit: 1024 };
+        assert!(corrupt.bytes().is_err());
+        let blob = Blob::from(&b"plain"[..]);
+        let plain = Content::from(blob.clone());
+        assert!(matches!(plain.bytes().unwrap(), Cow::Borrowed(b) if std::ptr::eq(b, &*blob)), "not copied");
+        assert!(Arc::ptr_eq(&plain.to_blob().unwrap(), &blob));
     }
 
     #[test]

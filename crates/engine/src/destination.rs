@@ -6,7 +6,7 @@ use waybill_core::api::{
     WorkPlacement, WrittenTo,
 };
 use waybill_core::canary::{CANARY_CONFIGMAP, CANARY_NAMESPACE, CANARY_WRITER_NAME};
-use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
+use waybill_core::changeset::{Action as ChangeAction, ChangeSet, Content, Op};
 use waybill_core::conditions::{READY, destination as d, store as s};
 use waybill_core::labels::{DESTINATION_CLEANUP_FINALIZER, TARGET_DESTINATION_LABEL};
 use waybill_core::layout::{self, StorePath, canary_paths};
@@ -139,8 +139,8 @@ impl<C: ControlPlane> Engine<C> {
         let (canary_set, ready_reason, ready_msg) = if dest.spec.init_workloads.enabled {
             let [ns_path, cm_path] = canaries;
             let ops = vec![
-                Op::Put { path: ns_path, content: Blob::from(CANARY_NAMESPACE.as_bytes()) },
-                Op::Put { path: cm_path, content: Blob::from(CANARY_CONFIGMAP.as_bytes()) },
+                Op::Put { path: ns_path, content: Content::from(CANARY_NAMESPACE.as_bytes()) },
+                Op::Put { path: cm_path, content: Content::from(CANARY_CONFIGMAP.as_bytes()) },
             ];
             (
                 ChangeSet::new(CANARY_WRITER_NAME, ChangeAction::Update, ops),

@@ -3,7 +3,7 @@
 
 use waybill_core::ObjectRef;
 use waybill_core::api::{Destination, FilepathMode, Resource, WorkPlacement, WorkPlacementStatus};
-use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Op};
+use waybill_core::changeset::{Action as ChangeAction, Blob, ChangeSet, Content, Op};
 use waybill_core::conditions::placement as wp;
 use waybill_core::content::{self, ContentError};
 use waybill_core::labels::{DOT_FILES_CLEANUP_FINALIZER, PIPELINE_NAME_LABEL, REPO_CLEANUP_FINALIZER};
@@ -70,19 +70,28 @@ impl BuildError {
     }
 }
 
+/// One file of a placement, decoded: its bytes (to hash or aggregate now) and its content as a change set
+/// carries it (the Work's own text while it is encoded, decoded again by the writer).
+struct Decoded {
+    path: StorePath,
+    bytes: Vec<u8>,
+    content: Content,
+}
+
 /// The decoded files of a placement, each at its path below `dir`, within the size limits: each file
 /// at most `limits.max_file_bytes`, all of them together at most `limits.max_work_bytes`.
 fn decoded_files(
     placement: &WorkPlacement,
     dir: &StorePath,
     limits: &ContentLimits,
-) -> Result<Vec<(StorePath, Blob)>, BuildError> {
+) -> Result<Vec<Decoded>, BuildError> {
     let mut files = Vec::with_capacity(placement.spec.workloads.len());
     let mut total: u64 = 0;
     for wl in &placement.spec.workloads {
         let path = dir.join_file(&wl.filepath).map_err(BuildError::path)?;
         let remaining = limits.max_work_bytes.saturating_sub(total);
-        let bytes = content::decode_limited(&wl.content, limits.max_file_bytes.min(remaining)).map_err(|e| {
+        let limit = limits.max_file_bytes.min(remaining);
+        let bytes = content::decode_limited(&wl.content, limit).map_err(|e| {
             let message = match e {
                 ContentError::TooLarge(_) if remaining < limits.max_file_bytes => format!(
                     "unable to decode content of {}: the files of this workload group are larger than {} when \
@@ -95,7 +104,14 @@ fn decoded_files(
             BuildError { reason: wp::INVALID_CONTENT, message }
         })?;
         total += bytes.len() as u64;
-        files.push((path, Blob::from(bytes)));
+        // Plain text is its own bytes: shared, not copied. Encoded text decodes to the same bytes under
+        // the same limit when the writer needs them.
+        let content = if bytes == wl.content.as_bytes() {
+            Content::Bytes(Blob::from(wl.content.clone()))
+        } else {
+            Content::Encoded { text: wl.content.clone(), limit }
+        };
+        files.push(Decoded { path, bytes, content });
     }
     Ok(files)
 }
@@ -281,14 +297,18 @@ impl<C: ControlPlane> Engine<C> {
                     }
                     _ => {
                         self.decoded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let files = decoded_files(placement, &pdir, limits)?;
-                        let record = writer.dir_id(&pdir, &files).map(|id| Written { fingerprint, id });
+                        let decoded = decoded_files(placement, &pdir, limits)?;
+                        let record = writer
+                            .dir_id(&pdir, decoded.iter().map(|f| (&f.path, f.bytes.as_slice())))
+                            .map(|id| Written { fingerprint, id });
+                        let files = decoded.into_iter().map(|f| (f.path, f.content)).collect();
                         (vec![Op::ReplaceDir { dir: pdir, files }], Memo::Record(record))
                     }
                 }
             }
             FilepathMode::None => {
-                let files = decoded_files(placement, dir, limits)?;
+                let files: Vec<(StorePath, Content)> =
+                    decoded_files(placement, dir, limits)?.into_iter().map(|f| (f.path, f.content)).collect();
                 check_reserved(dest, dir, files.iter().map(|(p, _)| p))?;
                 let state_file = layout::state_file_path(dir, placement).map_err(BuildError::path)?;
                 let slash = dest.spec.path.as_deref().is_some_and(|path| path.starts_with('/'));
@@ -332,7 +352,7 @@ impl<C: ControlPlane> Engine<C> {
                 for p in &all {
                     // A placement whose content cannot be decoded fails on its own; it is left out here.
                     if let Ok(files) = decoded_files(p, &StorePath::root(), &self.config.limits) {
-                        docs.extend(files.into_iter().map(|(_, b)| b.to_vec()));
+                        docs.extend(files.into_iter().map(|f| f.bytes));
                     }
                 }
                 let (action, op) = if docs.is_empty() {
@@ -340,7 +360,7 @@ impl<C: ControlPlane> Engine<C> {
                 } else {
                     (
                         ChangeAction::Update,
-                        Op::Put { path: path.clone(), content: Blob::from(docs.join(&b"\n---\n"[..])) },
+                        Op::Put { path: path.clone(), content: Content::from(docs.join(&b"\n---\n"[..])) },
                     )
                 };
                 writer.submit(ChangeSet::new(writer_name.clone(), action, vec![op])).await

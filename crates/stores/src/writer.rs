@@ -145,7 +145,11 @@ impl StoreWriter {
     /// The id the store gives `dir` once it holds exactly `files` (full paths below `dir`), for a later
     /// [`waybill_core::changeset::Op::Unchanged`]; `None` when the store keeps no such ids (buckets) or
     /// the files make no plain directory.
-    pub fn dir_id(&self, dir: &StorePath, files: &[(StorePath, waybill_core::changeset::Blob)]) -> Option<String> {
+    pub fn dir_id<'a>(
+        &self,
+        dir: &StorePath,
+        files: impl IntoIterator<Item = (&'a StorePath, &'a [u8])>,
+    ) -> Option<String> {
         if !self.keeps_dir_ids {
             return None;
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use waybill_core::changeset::{Action, Blob, ChangeSet, Op};
+use waybill_core::changeset::{Action, ChangeSet, Content, Op};
 use waybill_core::layout::StorePath;
 use waybill_stores::bucket::{BucketBackend, BucketCredentials, BucketSettings};
 use waybill_stores::git::{Access, Author, GitAuth, GitBackend, GitSettings, RemoteOptions};
@@ -17,11 +17,11 @@ fn p(s: &str) -> StorePath {
 }
 
 fn put(path: &str, content: &str) -> Op {
-    Op::Put { path: p(path), content: Blob::from(content.as_bytes()) }
+    Op::Put { path: p(path), content: Content::from(content.as_bytes()) }
 }
 
-fn files(list: &[(&str, &str)]) -> Vec<(StorePath, Blob)> {
-    list.iter().map(|(k, v)| (p(k), Blob::from(v.as_bytes()))).collect()
+fn files(list: &[(&str, &str)]) -> Vec<(StorePath, Content)> {
+    list.iter().map(|(k, v)| (p(k), Content::from(v.as_bytes()))).collect()
 }
 
 fn set(name: &str, ops: Vec<Op>) -> ChangeSet {
@@ -95,6 +95,19 @@ async fn conformance(backend: Box<dyn Backend>) {
     assert!(matches!(broken, Err(StoreError::InvalidState(_))), "{broken:?}");
     assert!(fine.unwrap().is_some());
     assert_eq!(read(&w, "g/c.yaml").await, None);
+
+    // Content in Kratix's encoding is written decoded; content that does not decode fails its own
+    // change set, and the rest of the batch lands.
+    let encoded = |text: String| Content::Encoded { text: text.into(), limit: 1024 };
+    let text = waybill_core::content::encode(b"kind: ConfigMap\n");
+    let decodes = w.submit(set("e", vec![Op::Put { path: p("e/cm.yaml"), content: encoded(text) }]));
+    let corrupt = w.submit(set("e2", vec![Op::Put { path: p("e/bad.yaml"), content: encoded("H4sIAAAA".into()) }]));
+    let (decodes, corrupt) = tokio::join!(decodes, corrupt);
+    assert!(decodes.unwrap().is_some());
+    let err = corrupt.expect_err("content that does not decode is refused").to_string();
+    assert!(err.starts_with("failed to decode e/bad.yaml: "), "{err}");
+    assert_eq!(read(&w, "e/cm.yaml").await.as_deref(), Some("kind: ConfigMap\n"));
+    assert_eq!(list(&w, "e").await, vec!["e/cm.yaml"]);
 
     // A path Git or a checkout cannot hold fails its own change set; the rest of the batch lands.
     let deep = vec!["d"; 3000].join("/");

@@ -335,17 +335,17 @@ impl Backend for BucketBackend {
         let mut touched: Vec<Result<Vec<(String, State, State)>, StoreError>> = Vec::with_capacity(batch.len());
         for set in batch {
             let root = set.root_or(&self.settings.root).clone();
-            match self.expand(&overlay, set, &root).await {
+            match self.expand(&overlay, set, &root).await.and_then(decoded) {
                 Ok(steps) => {
                     let mut before: BTreeMap<String, State> = BTreeMap::new();
                     for step in steps {
                         match step {
-                            Step::Put(path, blob) => {
+                            Decoded::Put(path, blob) => {
                                 let key = path.under(&root).to_string();
                                 before.entry(key.clone()).or_insert_with(|| overlay.state(&key));
                                 overlay.changes.insert(key, Some(blob));
                             }
-                            Step::Delete(path) => {
+                            Decoded::Delete(path) => {
                                 for key in overlay.keys_under(&path.under(&root).to_string()) {
                                     before.entry(key.clone()).or_insert_with(|| overlay.state(&key));
                                     overlay.changes.insert(key, None);
@@ -610,6 +610,26 @@ impl BucketBackend {
             None => self.get(&key).await,
         }
     }
+}
+
+/// A step with its content decoded: a change set joining a batch is decoded then, so queued change sets
+/// hold no decoded copies, and content that does not decode fails its change set alone.
+enum Decoded {
+    Put(StorePath, Blob),
+    Delete(StorePath),
+}
+
+fn decoded(steps: Vec<Step>) -> Result<Vec<Decoded>, StoreError> {
+    steps
+        .into_iter()
+        .map(|step| match step {
+            Step::Put(path, content) => match content.to_blob() {
+                Ok(blob) => Ok(Decoded::Put(path, blob)),
+                Err(e) => Err(StoreError::Other(format!("failed to decode {path}: {e}"))),
+            },
+            Step::Delete(path) => Ok(Decoded::Delete(path)),
+        })
+        .collect()
 }
 
 /// Kratix's version chain (compatibility C15, D29): `sha256(previous + versionID)` over the uploads, over the objects'

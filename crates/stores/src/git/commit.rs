@@ -268,7 +268,11 @@ fn in_place(editor: &mut TreeEditor<'_>, root: &StorePath, set: &ChangeSet) -> R
         let Some(present) = editor.untouched_dir(full.as_str())? else {
             return Ok(false);
         };
-        if super::tree_hash::dir_id(dir, files)? != Some(present) {
+        // Content that does not decode is not in place: the general way reports it.
+        let Ok(decoded) = files.iter().map(|(p, c)| c.bytes().map(|b| (p, b))).collect::<Result<Vec<_>, _>>() else {
+            return Ok(false);
+        };
+        if super::tree_hash::dir_id(dir, decoded.iter().map(|(p, b)| (*p, b.as_ref())))? != Some(present) {
             return Ok(false);
         }
     }
@@ -294,6 +298,9 @@ fn apply_steps(
                     let old = editor.read(full.as_str()).map_err(edit)?;
                     before.insert(full.to_string(), old);
                 }
+                // Decoded here, one file at a time, so queued change sets hold no decoded copies.
+                let content =
+                    content.bytes().map_err(|e| StoreError::Other(format!("failed to decode {path}: {e}")))?;
                 // Hashing is cheap, writing is not: an object already in the tree is in the repository.
                 let oid = Oid::hash_object(git2::ObjectType::Blob, &content).map_err(|e| git_err("hash a blob", e))?;
                 let present = before.get(full.as_str()).copied().flatten() == Some(oid);
@@ -326,7 +333,7 @@ fn apply_steps(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use waybill_core::changeset::{Action, Blob, Op};
+    use waybill_core::changeset::{Action, Content, Op};
 
     fn put_many(files: std::ops::Range<usize>, size: usize) -> ChangeSet {
         let ops = files
@@ -367,7 +374,7 @@ mod tests {
         for op in &set.ops {
             let Op::Put { path, content } = op else { unreachable!() };
             let entry = tree.get_path(std::path::Path::new(path.as_str())).unwrap();
-            assert_eq!(repo.find_blob(entry.id()).unwrap().content(), &content[..], "{path}");
+            assert_eq!(repo.find_blob(entry.id()).unwrap().content(), &content.bytes().unwrap()[..], "{path}");
         }
     }
 
@@ -396,6 +403,33 @@ mod tests {
     }
 
     #[test]
+    fn encoded_content_is_written_decoded_and_content_that_does_not_decode_fails_its_set_alone() {
+        let (_dir, repo, author) = bare();
+        let encoded = |text: &str| Content::Encoded { text: text.into(), limit: 1024 };
+        let good = ChangeSet::new(
+            "good",
+            Action::Update,
+            vec![Op::Put {
+                path: StorePath::parse("a.yaml").unwrap(),
+                content: encoded(&waybill_core::content::encode(b"kind: ConfigMap\n")),
+            }],
+        );
+        let bad = ChangeSet::new(
+            "bad",
+            Action::Update,
+            vec![Op::Put { path: StorePath::parse("b.yaml").unwrap(), content: encoded("H4sIAAAA") }],
+        );
+        let built = build(&repo, None, &StorePath::root(), &[good, bad], &author).unwrap();
+        assert!(built.outcomes[0].is_ok(), "{:?}", built.outcomes);
+        let err = built.outcomes[1].as_ref().expect_err("undecodable content fails").to_string();
+        assert!(err.starts_with("failed to decode b.yaml: "), "{err}");
+        let tree = repo.find_commit(built.commit.expect("a commit")).unwrap().tree().unwrap();
+        let blob = repo.find_blob(tree.get_name("a.yaml").unwrap().id()).unwrap();
+        assert_eq!(blob.content(), b"kind: ConfigMap\n");
+        assert!(tree.get_name("b.yaml").is_none());
+    }
+
+    #[test]
     fn a_small_batch_is_written_without_a_pack() {
         let (_dir, repo, author) = bare();
         let set = put_many(0..10, 100);
@@ -416,7 +450,7 @@ mod tests {
         let dir = StorePath::parse("resources/ns/p/r/pipe").unwrap();
         let files = files
             .iter()
-            .map(|(name, content)| (dir.join_file(name).unwrap(), Blob::from(content.as_bytes().to_vec())))
+            .map(|(name, content)| (dir.join_file(name).unwrap(), Content::from(content.as_bytes())))
             .collect();
         ChangeSet::new("p", Action::Update, vec![Op::ReplaceDir { dir, files }])
     }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use git2::{ObjectType, Oid};
-use waybill_core::changeset::Blob;
 use waybill_core::layout::StorePath;
 
 const MODE_BLOB: &[u8] = b"100644";
@@ -38,9 +37,12 @@ pub fn tree_id<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Resu
 /// The tree id of `dir` once it holds exactly `files` (full paths below `dir`, as
 /// [`waybill_core::changeset::Op::ReplaceDir`] has them); `None` as for [`tree_id`], and when a file is
 /// not below `dir`.
-pub fn dir_id(dir: &StorePath, files: &[(StorePath, Blob)]) -> Result<Option<Oid>, git2::Error> {
+pub fn dir_id<'a>(
+    dir: &StorePath,
+    files: impl IntoIterator<Item = (&'a StorePath, &'a [u8])>,
+) -> Result<Option<Oid>, git2::Error> {
     let relative: Option<Vec<(&str, &[u8])>> =
-        files.iter().map(|(path, content)| Some((path.strip_prefix(dir)?, content.as_ref()))).collect();
+        files.into_iter().map(|(path, content)| Some((path.strip_prefix(dir)?, content))).collect();
     match relative {
         Some(relative) => tree_id(relative),
         None => Ok(None),
