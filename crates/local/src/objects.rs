@@ -208,13 +208,13 @@ impl ObjectStore {
         });
     }
 
-    fn persist_put(&self, obj: &AnyObject, source: Option<&str>) {
+    fn persist_put(&self, obj: &Arc<AnyObject>, source: Option<&str>) {
         if let Some(p) = &self.persister {
             p.put(obj, source);
         }
     }
 
-    fn persist_status(&self, obj: &AnyObject) {
+    fn persist_status(&self, obj: &Arc<AnyObject>) {
         if let Some(p) = &self.persister {
             p.put_status(obj);
         }
@@ -232,7 +232,7 @@ impl ObjectStore {
         let r = obj.object_ref();
         let mut inner = self.lock();
         let previous_source = inner.sources.insert(r.clone(), source.to_string());
-        match inner.objects.get(&r).cloned() {
+        match inner.objects.get_shared(&r) {
             None => {
                 let meta = obj.meta_mut();
                 meta.generation = 1;
@@ -242,8 +242,8 @@ impl ObjectStore {
                 meta.deletion_timestamp = None;
                 meta.finalizers.clear();
                 obj.clear_status();
-                self.persist_put(&obj, Some(source));
                 let obj = Arc::new(obj);
+                self.persist_put(&obj, Some(source));
                 inner.objects.insert(r, obj.clone());
                 Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: obj });
                 true
@@ -253,7 +253,7 @@ impl ObjectStore {
                     // Kubernetes cannot resurrect a deleting object; the manifest applies once it is gone.
                     return false;
                 }
-                let mut next = current.clone();
+                let mut next = AnyObject::clone(&current);
                 let spec_changed = !current.same_spec(&obj);
                 {
                     let (m, new) = (next.meta_mut(), obj.meta());
@@ -273,8 +273,8 @@ impl ObjectStore {
                     next.meta_mut().generation += 1;
                 }
                 next.meta_mut().resource_version = Some(self.next_rv());
-                self.persist_put(&next, Some(source));
                 let next = Arc::new(next);
+                self.persist_put(&next, Some(source));
                 inner.objects.insert(r, next.clone());
                 Self::notify(
                     &mut inner,
@@ -309,8 +309,8 @@ impl ObjectStore {
         next.meta_mut().deletion_timestamp = Some(now_rfc3339());
         next.meta_mut().resource_version = Some(self.next_rv());
         let source = inner.sources.get(r).cloned();
-        self.persist_put(&next, source.as_deref());
         let next = Arc::new(next);
+        self.persist_put(&next, source.as_deref());
         inner.objects.insert(r.clone(), next.clone());
         Self::notify(inner, Change { kind: ChangeKind::Updated { spec: false, deletion_started: true }, object: next });
         Ok(())
@@ -359,13 +359,13 @@ impl ObjectStore {
         };
         let mut next = next;
         next.meta_mut().resource_version = Some(self.next_rv());
+        let stored = Arc::new(next);
         if status_only {
             // Only the status is written again: a large Work is not rewritten for each condition.
-            self.persist_status(&next);
+            self.persist_status(&stored);
         } else {
-            self.persist_put(&next, source.as_deref());
+            self.persist_put(&stored, source.as_deref());
         }
-        let stored = Arc::new(next);
         inner.objects.insert(r, stored.clone());
         Self::notify(&mut inner, Change { kind, object: stored.clone() });
         // Copied once the lock is released: thousands of reconciles share it.
@@ -440,8 +440,8 @@ impl ControlPlane for ObjectStore {
             meta.creation_timestamp = Some(now_rfc3339());
             meta.deletion_timestamp = None;
         }
-        self.persist_put(&any, None);
         let stored = Arc::new(any);
+        self.persist_put(&stored, None);
         inner.objects.insert(r, stored.clone());
         Self::notify(&mut inner, Change { kind: ChangeKind::Created, object: stored.clone() });
         K::from_any(AnyObject::clone(&stored))

@@ -3,23 +3,28 @@
 //! fast reconciles go (memory stays bounded in a burst) and SQLite does a tenth of the work.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
+use waybill_core::AnyObject;
 
 use crate::loader::FileStamp;
 use crate::persist::StoredEvent;
 
-/// The pending write of one object row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The pending write of one object row. Objects are the store's own, shared: they are serialized when
+/// written, so a queue that falls behind in a burst holds no copy of them (a queued JSON body per
+/// object once cost tens of megabytes at 10,000 Works, the README's scale table).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ObjectWrite {
-    /// The object without its status, and its status apart.
+    /// The object from the manifest file `source`: the body (all but the status) of `body`, the status
+    /// of `status` (the same object, or a later one once a status write merged in).
     Put {
-        kind: &'static str,
-        body: String,
+        body: Arc<AnyObject>,
+        status: Arc<AnyObject>,
         source: Option<String>,
-        status: String,
     },
-    Status(String),
+    /// The object's status alone.
+    Status(Arc<AnyObject>),
     Delete,
 }
 
@@ -42,8 +47,8 @@ pub(crate) struct Pending {
 /// `older` followed by `newer`, as one write.
 fn merged(older: ObjectWrite, newer: ObjectWrite) -> ObjectWrite {
     match (older, newer) {
-        (ObjectWrite::Put { kind, body, source, .. }, ObjectWrite::Status(status)) => {
-            ObjectWrite::Put { kind, body, source, status }
+        (ObjectWrite::Put { body, source, .. }, ObjectWrite::Status(status)) => {
+            ObjectWrite::Put { body, status, source }
         }
         // A status for an object deleted meanwhile has nothing to update.
         (ObjectWrite::Delete, ObjectWrite::Status(_)) => ObjectWrite::Delete,
@@ -95,22 +100,46 @@ impl Pending {
 mod tests {
     use super::*;
 
-    fn put(body: &str, status: &str) -> ObjectWrite {
-        ObjectWrite::Put { kind: "Work", body: body.into(), source: None, status: status.into() }
+    use waybill_core::api::{Work, WorkSpec, WorkStatus};
+
+    /// Work `name` whose status says `status` (in its observed generation).
+    fn work(name: &str, status: i64) -> Arc<AnyObject> {
+        let mut w = Work::new("default", name, WorkSpec::default());
+        w.status = Some(WorkStatus { observed_generation: status, ..WorkStatus::default() });
+        Arc::new(AnyObject::Work(w))
+    }
+
+    fn put(body: &str, status: i64) -> ObjectWrite {
+        let object = work(body, status);
+        ObjectWrite::Put { body: object.clone(), status: object, source: None }
+    }
+
+    fn status(name: &str, status: i64) -> ObjectWrite {
+        ObjectWrite::Status(work(name, status))
+    }
+
+    /// What the row gets: the body's object (by name) and the status written with it.
+    fn row(w: &ObjectWrite) -> String {
+        let observed = |o: &AnyObject| match o {
+            AnyObject::Work(w) => w.status.as_ref().map_or(-1, |s| s.observed_generation),
+            _ => -1,
+        };
+        match w {
+            ObjectWrite::Put { body, status, .. } => format!("put {} status {}", body.meta().name, observed(status)),
+            ObjectWrite::Status(o) => format!("status {}", observed(o)),
+            ObjectWrite::Delete => "delete".into(),
+        }
     }
 
     #[test]
     fn writes_of_one_object_merge_into_the_last_state() {
         let cases = vec![
-            (vec![put("a", "s1"), ObjectWrite::Status("s2".into())], put("a", "s2")),
-            (vec![put("a", "s1"), put("b", "s1")], put("b", "s1")),
-            (
-                vec![ObjectWrite::Status("s1".into()), ObjectWrite::Status("s2".into())],
-                ObjectWrite::Status("s2".into()),
-            ),
-            (vec![put("a", "s1"), ObjectWrite::Delete], ObjectWrite::Delete),
-            (vec![ObjectWrite::Delete, ObjectWrite::Status("s".into())], ObjectWrite::Delete),
-            (vec![ObjectWrite::Delete, put("c", "s")], put("c", "s")),
+            (vec![put("a", 1), status("a", 2)], put("a", 2)),
+            (vec![put("a", 1), put("b", 1)], put("b", 1)),
+            (vec![status("a", 1), status("a", 2)], status("a", 2)),
+            (vec![put("a", 1), ObjectWrite::Delete], ObjectWrite::Delete),
+            (vec![ObjectWrite::Delete, status("a", 0)], ObjectWrite::Delete),
+            (vec![ObjectWrite::Delete, put("c", 0)], put("c", 0)),
         ];
         for (writes, want) in cases {
             let mut p = Pending::default();
@@ -118,22 +147,34 @@ mod tests {
                 p.object("k".into(), w);
             }
             assert_eq!(p.objects.len(), 1);
-            assert_eq!(p.objects["k"], want, "{writes:?}");
+            assert_eq!(row(&p.objects["k"]), row(&want), "{writes:?}");
         }
+    }
+
+    #[test]
+    fn a_queued_write_holds_the_stored_object_itself_not_a_copy() {
+        let stored = work("a", 1);
+        let mut p = Pending::default();
+        p.object("k".into(), ObjectWrite::Put { body: stored.clone(), status: stored.clone(), source: None });
+        let later = work("a", 2);
+        p.object("k".into(), ObjectWrite::Status(later.clone()));
+        let ObjectWrite::Put { body, status, .. } = &p.objects["k"] else { panic!("{:?}", p.objects) };
+        assert!(Arc::ptr_eq(body, &stored) && Arc::ptr_eq(status, &later));
+        assert_eq!(Arc::strong_count(&stored), 2, "the store's and the queue's");
     }
 
     #[test]
     fn a_failed_batch_goes_before_what_came_after_it() {
         let mut failed = Pending::default();
-        failed.object("a".into(), put("a1", "s"));
-        failed.object("b".into(), put("b1", "s"));
+        failed.object("a".into(), put("a1", 0));
+        failed.object("b".into(), put("b1", 0));
         failed.problems = Some(vec!["old".into()]);
         let mut newer = Pending::default();
-        newer.object("a".into(), ObjectWrite::Status("s2".into()));
+        newer.object("a".into(), status("a1", 2));
         newer.object("c".into(), ObjectWrite::Delete);
         let all = failed.then(newer);
-        assert_eq!(all.objects["a"], put("a1", "s2"));
-        assert_eq!(all.objects["b"], put("b1", "s"));
+        assert_eq!(row(&all.objects["a"]), "put a1 status 2");
+        assert_eq!(row(&all.objects["b"]), "put b1 status 0");
         assert_eq!(all.objects["c"], ObjectWrite::Delete);
         assert_eq!(all.problems, Some(vec!["old".into()]));
     }

@@ -350,14 +350,19 @@ fn write_batch(conn: &mut Connection, work: &Pending) -> rusqlite::Result<()> {
     }
     for (key, write) in &work.objects {
         match write {
-            ObjectWrite::Put { kind, body, source, status } => {
+            ObjectWrite::Put { body, status, source } => {
+                let (kind, status) = (body.kind().as_str(), status.status_value().to_string());
+                let mut without_status = AnyObject::clone(body);
+                without_status.clear_status();
+                let body = without_status.to_json_string();
                 tx.prepare_cached(
                     "INSERT INTO objects (key, kind, body, source, status) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(key) DO UPDATE SET kind = ?2, body = ?3, source = ?4, status = ?5",
                 )?
                 .execute(params![key, kind, body, source, status])?;
             }
-            ObjectWrite::Status(status) => {
+            ObjectWrite::Status(object) => {
+                let status = object.status_value().to_string();
                 tx.prepare_cached("UPDATE objects SET status = ?2 WHERE key = ?1")?.execute(params![key, status])?;
             }
             ObjectWrite::Delete => {
@@ -406,27 +411,20 @@ impl Persister {
     }
 
     /// Queues an object write (secrets are never persisted: they come back from manifests).
-    pub fn put(&self, obj: &AnyObject, source: Option<&str>) {
+    pub fn put(&self, obj: &Arc<AnyObject>, source: Option<&str>) {
         if obj.kind() == Kind::Secret {
             return;
         }
-        let mut without_status = obj.clone();
-        without_status.clear_status();
-        let write = ObjectWrite::Put {
-            kind: obj.kind().as_str(),
-            body: without_status.to_json_string(),
-            source: source.map(str::to_string),
-            status: obj.status_value().to_string(),
-        };
+        let write = ObjectWrite::Put { body: obj.clone(), status: obj.clone(), source: source.map(str::to_string) };
         self.queue(|p| p.object(key_of(&obj.object_ref()), write));
     }
 
     /// Queues a write of an object's status alone.
-    pub fn put_status(&self, obj: &AnyObject) {
+    pub fn put_status(&self, obj: &Arc<AnyObject>) {
         if obj.kind() == Kind::Secret {
             return;
         }
-        let write = ObjectWrite::Status(obj.status_value().to_string());
+        let write = ObjectWrite::Status(obj.clone());
         self.queue(|p| p.object(key_of(&obj.object_ref()), write));
     }
 
@@ -493,12 +491,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join(DB_FILE);
         let (_, persister) = open_for_writing(&db).unwrap();
-        persister.put(&dest("spec"), Some("d.yaml"));
+        persister.put(&Arc::new(dest("spec")), Some("d.yaml"));
         let mut updated = dest("ignored: a status write never changes the body");
         if let AnyObject::Destination(d) = &mut updated {
             d.status.as_mut().unwrap().observed_generation = 9;
         }
-        persister.put_status(&updated);
+        persister.put_status(&Arc::new(updated));
         persister.sync().await.unwrap();
         let snapshot = read_only(&db).unwrap();
         let AnyObject::Destination(d) = &snapshot.objects[0].0 else { panic!("{:?}", snapshot.objects) };
@@ -521,7 +519,7 @@ mod tests {
         );
         let record = |id: &str| waybill_engine::Written { fingerprint: "f".repeat(64), id: id.into() };
         for obj in [&kept, &gone, &forgotten] {
-            persister.put(obj, None);
+            persister.put(&Arc::new(obj.clone()), None);
             persister.written(&obj.object_ref(), Some(&record(&obj.meta().name)));
         }
         persister.sync().await.unwrap();
