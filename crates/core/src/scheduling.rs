@@ -216,7 +216,7 @@ fn desired_placement(
 ) -> WorkPlacement {
     let namespace = work.metadata.ns();
     let mut wp = current.cloned().unwrap_or_else(|| WorkPlacement::new(namespace, name, WorkPlacementSpec::default()));
-    let mut labels = BTreeMap::new();
+    let mut labels = crate::meta::Labels::new();
     labels.insert(WORK_LABEL.to_string(), work.metadata.name.clone());
     labels.insert(WORKLOAD_GROUP_ID_LABEL.to_string(), id.to_string());
     labels.insert(TARGET_DESTINATION_LABEL.to_string(), target.to_string());

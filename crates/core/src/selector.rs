@@ -41,7 +41,7 @@ impl Requirement {
         }
     }
 
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    fn matches(&self, labels: &crate::meta::Labels) -> bool {
         match self {
             Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
             Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
@@ -89,7 +89,7 @@ impl Selector {
         self.match_labels.is_empty() && self.requirements.is_empty()
     }
 
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &crate::meta::Labels) -> bool {
         self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.requirements.iter().all(|r| r.matches(labels))
     }
@@ -116,7 +116,7 @@ mod tests {
         }
     }
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn labels<M: FromIterator<(String, String)>>(pairs: &[(&str, &str)]) -> M {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn match_expressions_follow_kubernetes_semantics() {
-        let dev = labels(&[("env", "dev"), ("tier", "gold")]);
+        let dev: crate::meta::Labels = labels(&[("env", "dev"), ("tier", "gold")]);
         let req = |op: &str, key: &str, values: &[&str]| {
             Requirement::parse(&LabelSelectorRequirement {
                 key: key.into(),

@@ -164,6 +164,45 @@ impl<'a, K: Ord, V> IntoIterator for &'a SmallMap<K, V> {
     }
 }
 
+/// `map[key]`, as a `BTreeMap` has it: panics when the key is absent (the caller asserts it is there).
+impl<K: Ord + Borrow<Q>, Q: Ord + ?Sized, V> std::ops::Index<&Q> for SmallMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &Q) -> &V {
+        // Index's contract, as for every std map: a missing key is the caller's bug.
+        self.get(key).expect("no entry found for key")
+    }
+}
+
+impl<K: Ord + serde::Serialize, V: serde::Serialize> serde::Serialize for SmallMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de, K: Ord + serde::Deserialize<'de>, V: serde::Deserialize<'de>> serde::Deserialize<'de> for SmallMap<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Ord + serde::Deserialize<'de>, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<K, V> {
+            type Value = SmallMap<K, V>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                // A key given twice keeps its last value, as a BTreeMap would.
+                let mut map = SmallMap::new();
+                while let Some((k, v)) = access.next_entry()? {
+                    map.insert(k, v);
+                }
+                Ok(map)
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
 /// Iterator over a [`SmallMap`]'s entries in key order.
 pub struct Iter<'a, K, V>(IterRepr<'a, K, V>);
 
@@ -252,6 +291,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn it_reads_and_writes_as_a_map_in_key_order_the_last_of_a_repeated_key_winning() {
+        let m: SmallMap<String, String> = serde_json::from_str(r#"{"b":"1","a":"2","b":"3"}"#).unwrap();
+        assert_eq!(m["b"], "3");
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":"2","b":"3"}"#);
+        assert!(serde_json::from_str::<SmallMap<String, String>>(r#"["a"]"#).is_err(), "not a map");
+        let big: SmallMap<String, u32> = (0..40).map(|i| (format!("k{i:02}"), i)).collect();
+        let back: SmallMap<String, u32> = serde_json::from_str(&serde_json::to_string(&big).unwrap()).unwrap();
+        assert_eq!(back, big);
     }
 
     #[test]

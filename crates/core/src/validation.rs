@@ -129,7 +129,7 @@ fn validate_meta(obj: &AnyObject, errs: &mut Vec<FieldError>) {
     validate_labels("metadata.labels", &meta.labels, errs);
 }
 
-fn validate_labels(field: &str, labels: &BTreeMap<String, String>, errs: &mut Vec<FieldError>) {
+fn validate_labels(field: &str, labels: &crate::meta::Labels, errs: &mut Vec<FieldError>) {
     for (k, v) in labels {
         if let Some(e) = label_key_error(k) {
             errs.push(FieldError::new(field, e));

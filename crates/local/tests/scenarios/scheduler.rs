@@ -2,8 +2,6 @@
 //! compatibility C10, C11), driving the Work reconciler directly as Kratix's scheduler tests do.
 //! (The outcome metrics these scenarios record are checked through /metrics in `crates/waybill/tests/metrics.rs`.)
 
-use std::collections::BTreeMap;
-
 use crate::common::*;
 use waybill_core::api::*;
 use waybill_core::labels::*;
@@ -68,7 +66,7 @@ async fn scenario_36_a_resource_request_gets_exactly_one_placement_on_a_matching
     let target = p.spec.target_destination_name.clone();
     assert!(target == "dev-1" || target == "dev-2", "{target}");
     assert_eq!(p.metadata.name, format!("rr-work-name.{target}-5058f"));
-    let want_labels: BTreeMap<String, String> = [
+    let want_labels: waybill_core::meta::Labels = [
         (WORK_LABEL, "rr-work-name"),
         (WORKLOAD_GROUP_ID_LABEL, DOT),
         (PIPELINE_NAME_LABEL, "instance-configure"),
