@@ -15,6 +15,7 @@ mod pack;
 mod ref_guard;
 mod remote;
 pub mod socket;
+mod thread;
 pub mod tls;
 pub mod tree;
 pub(crate) mod tree_hash;
@@ -64,6 +65,8 @@ trait Repo: Send {
 pub struct GitBackend {
     inner: Option<Box<dyn Repo>>,
     description: String,
+    /// Where `inner` does its work.
+    thread: thread::GitThread,
 }
 
 impl GitBackend {
@@ -71,7 +74,8 @@ impl GitBackend {
     /// nothing is there yet (compatibility D7). In plan mode nothing is created on disk.
     pub fn open_local(path: &std::path::Path, settings: GitSettings) -> Result<GitBackend, StoreError> {
         let repo = local::LocalRepo::open(path, settings)?;
-        Ok(GitBackend { inner: Some(Box::new(repo)), description: path.display().to_string() })
+        let thread = thread::GitThread::spawn("waybill-git")?;
+        Ok(GitBackend { inner: Some(Box::new(repo)), description: path.display().to_string(), thread })
     }
 
     /// Mirrors the remote at `url` in a bare cache repository and fetches its branch (an empty remote,
@@ -83,7 +87,8 @@ impl GitBackend {
         options: RemoteOptions,
     ) -> Result<GitBackend, StoreError> {
         let repo = remote::RemoteRepo::open(url, settings, access, options)?;
-        Ok(GitBackend { inner: Some(Box::new(repo)), description: url.to_string() })
+        let thread = thread::GitThread::spawn("waybill-git")?;
+        Ok(GitBackend { inner: Some(Box::new(repo)), description: url.to_string(), thread })
     }
 
     /// Where the repository is, for messages.
@@ -99,12 +104,13 @@ impl GitBackend {
             .inner
             .take()
             .ok_or_else(|| StoreError::Other("failed to use the git writer: a previous operation panicked".into()))?;
-        let (inner, out) = tokio::task::spawn_blocking(move || {
-            let out = f(inner.as_mut());
-            (inner, out)
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("failed to run a git operation: {e}")))?;
+        let (inner, out) = self
+            .thread
+            .run(move || {
+                let out = f(inner.as_mut());
+                (inner, out)
+            })
+            .await?;
         self.inner = Some(inner);
         out
     }
