@@ -48,9 +48,10 @@ async fn memory_per_object_is_bounded() {
         let grown = LIVE.load(Ordering::Relaxed) - before;
         per_work.push(grown / batch as isize);
     }
-    // A Work, its placement, their statuses, events, indexes and claims: a few KiB, not more.
+    // A Work, its placement, their statuses, events, indexes and claims: a few KiB, not more (7.5 KiB
+    // on 2026-12-07, after labels and small maps were sized to what they hold; 12 leaves room).
     for bytes in &per_work {
-        assert!(*bytes < 24 * 1024, "a Work and its placement cost {bytes} bytes: {per_work:?}");
+        assert!(*bytes < 12 * 1024, "a Work and its placement cost {bytes} bytes: {per_work:?}");
     }
     assert!(per_work[1] < per_work[0] * 3 / 2, "the cost per object grows with their number: {per_work:?}");
 }
