@@ -12,8 +12,8 @@ use crate::loader::FileStamp;
 use crate::persist::StoredEvent;
 
 /// The pending write of one object row. Objects are the store's own, shared: they are serialized when
-/// written, so a queue that falls behind in a burst holds no copy of them (a queued JSON body per
-/// object once cost tens of megabytes at 10,000 Works, the README's scale table).
+/// written, so a queue that falls behind in a burst holds no second copy of them (a JSON body per
+/// queued object, as large as the object).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ObjectWrite {
     /// The object from the manifest file `source`: the body (all but the status) of `body`, the status

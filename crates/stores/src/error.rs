@@ -39,4 +39,11 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// A file of a change set whose encoded content does not decode: it fails its change set alone.
+    pub(crate) fn undecodable(path: &waybill_core::layout::StorePath, e: waybill_core::content::ContentError) -> Self {
+        StoreError::Other(format!("failed to decode {path}: {e}"))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -625,7 +625,7 @@ fn decoded(steps: Vec<Step>) -> Result<Vec<Decoded>, StoreError> {
         .map(|step| match step {
             Step::Put(path, content) => match content.to_blob() {
                 Ok(blob) => Ok(Decoded::Put(path, blob)),
-                Err(e) => Err(StoreError::Other(format!("failed to decode {path}: {e}"))),
+                Err(e) => Err(StoreError::undecodable(&path, e)),
             },
             Step::Delete(path) => Ok(Decoded::Delete(path)),
         })

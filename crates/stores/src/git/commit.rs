@@ -299,8 +299,7 @@ fn apply_steps(
                     before.insert(full.to_string(), old);
                 }
                 // Decoded here, one file at a time, so queued change sets hold no decoded copies.
-                let content =
-                    content.bytes().map_err(|e| StoreError::Other(format!("failed to decode {path}: {e}")))?;
+                let content = content.bytes().map_err(|e| StoreError::undecodable(&path, e))?;
                 // Hashing is cheap, writing is not: an object already in the tree is in the repository.
                 let oid = Oid::hash_object(git2::ObjectType::Blob, &content).map_err(|e| git_err("hash a blob", e))?;
                 let present = before.get(full.as_str()).copied().flatten() == Some(oid);

@@ -1,8 +1,9 @@
-//! The one thread a Git backend's libgit2 work runs on. On the runtime's blocking pool a batch could
-//! run on any of its threads, and the allocator keeps memory a thread freed for that thread: a burst
-//! whose second batch ran on another pool thread than its first peaked about 17 MiB higher (10,000
-//! Works peaked anywhere from 177 to 198 MiB over runs on the pool, 180 to 182 MiB on one thread; the
-//! README's scale table). One thread per backend reuses what the previous batch freed.
+//! The one thread a Git backend's libgit2 work runs on. On the runtime's blocking pool a batch can
+//! run on any of its threads, and the allocator keeps memory a thread freed for that thread, so the
+//! next batch, on another thread, may not reuse it. With the pool, 10,000 Works peaked anywhere from
+//! 177 to 198 MiB from run to run with the same heap; on one thread, 180 to 182 MiB (the README's
+//! scale table). Which thread each batch ran on was not traced: the pool limited to one thread gave
+//! the same narrow range.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
